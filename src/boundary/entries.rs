@@ -1,0 +1,262 @@
+//! The `$ZF` function table. **Append only**: an entry's 1-based position is its function id
+//! in every ObjectScript that calls it; never reorder, rename or remove an entry, and never
+//! change a published entry's parameters — add a new entry instead.
+//!
+//! Each entry is written as a Rust function whose parameter types (see [`super::abi`]) give
+//! its descriptor letters. Input-only parameters are the `$ZF` call's arguments in order;
+//! outputs come back joined by commas in order (a binary output is always last).
+
+use std::os::raw::c_int;
+use std::time::Duration;
+
+use super::abi::{InBytes, InI32, InI64, InLong, OutBytes, OutI32, OutI64, OutLong, Status, ZfParam};
+use super::{guard, RawEntry, CONSUMERS, PRODUCERS};
+use crate::config::Settings;
+use crate::consumer::Consumer;
+use crate::error::{BridgeError, Result};
+use crate::message::ProduceRecord;
+use crate::producer::Producer;
+use crate::wire::{self, field};
+
+macro_rules! zf_table {
+    ($(
+        $(#[doc = $doc:expr])*
+        fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $body:block
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[allow(non_snake_case, unused_mut)]
+            extern "C" fn $name($(mut $arg: $ty),*) -> c_int {
+                $( ZfParam::prepare(&mut $arg); )*
+                let outcome = guard(stringify!($name), || -> Result<()> { $body });
+                if let Err(code) = outcome {
+                    $( ZfParam::on_error(&mut $arg, code); )*
+                }
+                $( ZfParam::release(&mut $arg); )*
+                0
+            }
+        )*
+
+        /// Every entry in table order.
+        pub(crate) fn raw_entries() -> Vec<RawEntry> {
+            vec![$(RawEntry {
+                name: stringify!($name),
+                letters: &[$(<$ty as ZfParam>::LETTER),*],
+                func: $name as *const () as usize,
+                doc: concat!($($doc, "\n",)* ""),
+            }),*]
+        }
+    };
+}
+
+/// Produce flags (the `flags` argument of `Produce`).
+pub mod produce_flags {
+    /// The key is not null (an empty key argument is then an empty key).
+    pub const KEY: i32 = 1;
+    /// The value is not null.
+    pub const VALUE: i32 = 2;
+    /// The key comes from `ProducerStage` (field 1), not the argument.
+    pub const KEY_STAGED: i32 = 4;
+    /// The value comes from `ProducerStage` (field 2).
+    pub const VALUE_STAGED: i32 = 8;
+    /// The headers come from `ProducerStage` (field 3).
+    pub const HEADERS_STAGED: i32 = 16;
+    /// The `timestamp` argument is set (else librdkafka stamps the record).
+    pub const TIMESTAMP: i32 = 32;
+}
+
+fn settings_from(blob: &[u8]) -> Result<Settings> {
+    let mut s = Settings::default();
+    s.extend_raw(wire::decode_pairs(blob)?)?;
+    Ok(s)
+}
+
+fn timeout_ms(ms: i32) -> Result<Duration> {
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| BridgeError::bad_argument(format!("timeout {ms} ms is negative")))
+}
+
+fn chunk_of(data: &[u8], offset: i64, max: usize) -> Result<&[u8]> {
+    let start = usize::try_from(offset)
+        .ok()
+        .filter(|&s| s <= data.len())
+        .ok_or_else(|| BridgeError::bad_argument(format!("offset {offset} is outside a field of {} bytes", data.len())))?;
+    Ok(&data[start..(start + max).min(data.len())])
+}
+
+thread_local! {
+    static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+zf_table! {
+    /// Versions: `iriskafka <version> librdkafka <version> <target> <profile>`.
+    fn Version(out: OutBytes) {
+        let v = format!(
+            "iriskafka {} librdkafka {} {} {}",
+            env!("CARGO_PKG_VERSION"),
+            super::sys::rdkafka_version(),
+            env!("IRISKAFKA_BUILD_TARGET"),
+            env!("IRISKAFKA_BUILD_PROFILE")
+        );
+        out.write(v.as_bytes())
+    }
+
+    /// The last error of this process: `code,retriable,fatal,NAME,message` (message last, may
+    /// hold commas). Empty when no call has failed yet.
+    fn LastError(out: OutBytes) {
+        let text = match super::last_error() {
+            None => String::new(),
+            Some(e) => format!("{},{},{},{},{}", e.code, e.retriable as u8, e.fatal as u8, e.name, e.message),
+        };
+        let cap = out.capacity();
+        let bytes = text.as_bytes();
+        let mut end = bytes.len().min(cap);
+        while end > 0 && end < bytes.len() && !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.write(&bytes[..end])
+    }
+
+    /// Creates a producer from librdkafka properties (pairs) over the bridge's defaults.
+    fn ProducerNew(config: InBytes, status: Status, handle: OutI64) {
+        let producer = Producer::new(&settings_from(config.bytes()?)?)?;
+        handle.set(PRODUCERS.insert(producer)?)
+    }
+
+    /// Produces one record and waits for its delivery report; answers where it was written.
+    /// `partition` -1 lets the partitioner choose by key; `flags` see `produce_flags`;
+    /// `headers` in the pairs layout.
+    fn Produce(
+        handle: InI64, topic: InBytes, partition: InI32, flags: InI32, timestamp: InI64,
+        key: InBytes, value: InBytes, headers: InBytes,
+        status: Status, out_partition: OutI32, out_offset: OutI64
+    ) {
+        let p = PRODUCERS.get(handle.0)?;
+        let flags = flags.0;
+        let topic = topic.text("topic")?;
+        if topic.is_empty() {
+            return Err(BridgeError::bad_argument("no topic"));
+        }
+        if partition.0 < -1 {
+            return Err(BridgeError::bad_argument(format!("partition {} is invalid", partition.0)));
+        }
+        let (key, value, headers) = (key.bytes()?, value.bytes()?, headers.bytes()?);
+        let delivered = p.with_staged(|staged| {
+            let key = if flags & produce_flags::KEY_STAGED != 0 { staged.field(field::KEY) } else { key };
+            let value = if flags & produce_flags::VALUE_STAGED != 0 { staged.field(field::VALUE) } else { value };
+            let headers = if flags & produce_flags::HEADERS_STAGED != 0 { staged.field(field::HEADERS) } else { headers };
+            let rec = ProduceRecord {
+                topic,
+                partition: (partition.0 >= 0).then_some(partition.0),
+                key: (flags & (produce_flags::KEY | produce_flags::KEY_STAGED) != 0).then_some(key),
+                value: (flags & (produce_flags::VALUE | produce_flags::VALUE_STAGED) != 0).then_some(value),
+                headers: ProduceRecord::parse_headers(headers)?,
+                timestamp: (flags & produce_flags::TIMESTAMP != 0).then_some(timestamp.0),
+            };
+            p.produce(&rec)
+        })?;
+        out_partition.set(delivered.partition)?;
+        out_offset.set(delivered.offset)
+    }
+
+    /// Appends a chunk to a staged field (1 key, 2 value, 3 headers) of the next `Produce`,
+    /// for fields larger than one call can carry.
+    fn ProducerStage(handle: InI64, field: InI32, chunk: InBytes, status: Status) {
+        PRODUCERS.get(handle.0)?.stage(field.0, chunk.bytes()?)
+    }
+
+    /// As `ProducerStage`, with the chunk as a long string (up to 3,641,144 bytes a call).
+    fn ProducerStageLong(handle: InI64, field: InI32, chunk: InLong, status: Status) {
+        PRODUCERS.get(handle.0)?.stage(field.0, chunk.bytes()?)
+    }
+
+    /// Flushes for at most `timeout_ms`, then destroys the producer; answers how many records
+    /// were still undelivered (they are reported failed, never silently dropped).
+    fn ProducerClose(handle: InI64, timeout: InI32, status: Status, undelivered: OutI32) {
+        let t = timeout_ms(timeout.0)?;
+        let p = PRODUCERS.remove(handle.0)?;
+        let left = p.flush(t);
+        drop(p);
+        undelivered.set(left as i32)
+    }
+
+    /// Creates a consumer from librdkafka properties (pairs; `group.id` required) subscribed
+    /// to `topics` (comma-separated).
+    fn ConsumerNew(config: InBytes, topics: InBytes, status: Status, handle: OutI64) {
+        let c = Consumer::new(&settings_from(config.bytes()?)?, topics.text("topics")?)?;
+        handle.set(CONSUMERS.insert(c)?)
+    }
+
+    /// Polls one record within `timeout_ms`; answers its record frame (see the wire layout),
+    /// empty when none arrived. The record becomes current and outstanding until acked.
+    fn ConsumerPoll(handle: InI64, timeout: InI32, status: Status, record: OutBytes) {
+        let c = CONSUMERS.get(handle.0)?;
+        let cap = record.capacity();
+        FRAME.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let got = c.poll(timeout_ms(timeout.0)?, |rec| match rec {
+                Some(r) => {
+                    wire::encode_record_frame(r, cap, &mut buf);
+                    true
+                }
+                None => false,
+            })?;
+            if got { record.write(&buf) } else { Ok(()) }
+        })
+    }
+
+    /// Reads up to the reply capacity of a field (1 key, 2 value, 3 headers) of the current
+    /// record from byte `offset`, for fields the frame left out.
+    fn ConsumerReadField(handle: InI64, field: InI32, offset: InI64, status: Status, chunk: OutBytes) {
+        let c = CONSUMERS.get(handle.0)?;
+        let cap = chunk.capacity();
+        c.with_current(|r| chunk.write(chunk_of(r.field(field.0)?, offset.0, cap)?))
+    }
+
+    /// Reads a whole field of the current record as one long string.
+    fn ConsumerReadFieldLong(handle: InI64, field: InI32, status: Status, data: OutLong) {
+        let c = CONSUMERS.get(handle.0)?;
+        c.with_current(|r| data.write(r.field(field.0)?))
+    }
+
+    /// Acknowledges a record as processed; its offset becomes committable once every
+    /// earlier record of its partition is acknowledged too.
+    fn ConsumerAck(handle: InI64, topic: InBytes, partition: InI32, offset: InI64, status: Status) {
+        CONSUMERS.get(handle.0)?.ack(topic.text("topic")?, partition.0, offset.0)
+    }
+
+    /// Commits, synchronously, the acknowledged offsets; answers how many partitions moved.
+    fn ConsumerCommit(handle: InI64, status: Status, count: OutI32) {
+        let n = CONSUMERS.get(handle.0)?.commit()?;
+        count.set(n as i32)
+    }
+
+    /// Commits what was acknowledged, leaves the group and destroys the consumer.
+    fn ConsumerClose(handle: InI64, status: Status) {
+        let c = CONSUMERS.remove(handle.0)?;
+        let committed = c.commit();
+        drop(c);
+        committed.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_panics_into_errors() {
+        let r = guard("T", || panic!("boom"));
+        assert_eq!(r, Err(crate::error::codes::PANIC));
+        let e = super::super::last_error().unwrap();
+        assert!(e.message.contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn descriptors_follow_parameter_types() {
+        let t = super::super::table_spec();
+        let produce = t.iter().find(|e| e.name == "Produce").unwrap();
+        assert_eq!(produce.descriptor, "8ibii8ibbbPP8P");
+    }
+}

@@ -1,0 +1,82 @@
+//! What producers and consumers share: the rdkafka client context that collects librdkafka's
+//! logs and errors (secrets redacted) for the host to read, instead of printing them.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+
+use crate::config::Redactor;
+use crate::error::BridgeError;
+
+/// How many log lines a client keeps for the host before dropping the oldest.
+pub const LOG_CAPACITY: usize = 1000;
+
+/// One line of librdkafka's log or error stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// syslog level: 0 emergency ... 3 error, 4 warning, 6 info, 7 debug.
+    pub level: i32,
+    /// librdkafka facility (`FAIL`, `SASL`, ...) or `ERROR` for error events.
+    pub facility: String,
+    /// The text, with secrets replaced by `***`.
+    pub message: String,
+}
+
+/// A bounded queue of log lines with a count of the lines it had to drop.
+#[derive(Debug, Default)]
+pub struct LogSink {
+    lines: Mutex<(VecDeque<LogLine>, u64)>,
+}
+
+impl LogSink {
+    fn push(&self, line: LogLine) {
+        let mut g = self.lines.lock();
+        if g.0.len() >= LOG_CAPACITY {
+            g.0.pop_front();
+            g.1 += 1;
+        }
+        g.0.push_back(line);
+    }
+
+    /// Takes every queued line and the number dropped since the last call.
+    pub fn drain(&self) -> (Vec<LogLine>, u64) {
+        let mut g = self.lines.lock();
+        let dropped = std::mem::take(&mut g.1);
+        (g.0.drain(..).collect(), dropped)
+    }
+}
+
+/// The client context of every bridge client.
+pub struct BridgeContext {
+    /// Knows the client's secrets.
+    pub redactor: Redactor,
+    /// librdkafka's logs and errors, for the host.
+    pub logs: LogSink,
+    /// The last error event librdkafka raised on its own threads.
+    pub last_error: Mutex<Option<BridgeError>>,
+}
+
+impl BridgeContext {
+    /// A context that redacts with `redactor`.
+    pub fn new(redactor: Redactor) -> Self {
+        BridgeContext { redactor, logs: LogSink::default(), last_error: Mutex::new(None) }
+    }
+}
+
+impl ClientContext for BridgeContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let message = self.redactor.redact(log_message);
+        tracing::debug!(target: "librdkafka", facility = fac, "{message}");
+        self.logs.push(LogLine { level: level as i32, facility: fac.to_owned(), message });
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let e = BridgeError::from_kafka(&error, reason).redacted(&self.redactor);
+        tracing::warn!(target: "librdkafka", "{e}");
+        self.logs.push(LogLine { level: 3, facility: "ERROR".to_owned(), message: e.to_string() });
+        *self.last_error.lock() = Some(e);
+    }
+}

@@ -1,0 +1,262 @@
+//! Byte layouts that cross the `$ZF` boundary, chosen so that ObjectScript builds and reads
+//! them with `$Length`, `$Piece`, `$Find` and `$Extract` alone (no binary integer functions).
+//!
+//! **Pairs** (configuration, headers): a sequence of items, each
+//! `<key length>,<value length>,<key bytes><value bytes>` with lengths in ASCII decimal and
+//! a value length of `-1` for a null value.
+//!
+//! **Record frame** (a consumed record): eight ASCII decimal fields, each followed by `,`:
+//! `partition,offset,timestamp,topicLen,keyLen,valueLen,headersLen,inline,` then the topic,
+//! key, headers (pairs) and value bytes. `timestamp` is milliseconds since the epoch or `-1`;
+//! `keyLen`/`valueLen` are `-1` for null. `inline` is a bit set saying which of key (1),
+//! value (2) and headers (4) follow in the frame; a field that did not fit the reply is left
+//! out and read with the ReadField entries.
+
+use crate::error::{BridgeError, Result};
+use crate::message::ConsumedRecord;
+
+/// Field numbers used by the frame's `inline` bits and the ReadField/Stage entries.
+pub mod field {
+    /// The record key.
+    pub const KEY: i32 = 1;
+    /// The record value.
+    pub const VALUE: i32 = 2;
+    /// The record headers, in the pairs layout.
+    pub const HEADERS: i32 = 3;
+
+    /// The frame's `inline` bit for a field.
+    pub const fn inline_bit(field: i32) -> u32 {
+        1 << (field - 1)
+    }
+}
+
+/// Room the eight header fields of a frame can take at most.
+pub const FRAME_HEADER_MAX: usize = 8 * 21;
+
+fn parse_len(buf: &[u8], pos: &mut usize) -> Result<i64> {
+    let start = *pos;
+    let rest = &buf[start..];
+    let comma = rest
+        .iter()
+        .position(|&b| b == b',')
+        .ok_or_else(|| BridgeError::bad_argument(format!("expected a length followed by ',' at byte {start}")))?;
+    let text = std::str::from_utf8(&rest[..comma]).ok().filter(|t| !t.is_empty() && t.len() <= 19);
+    let value = text
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| BridgeError::bad_argument(format!("bad length at byte {start}")))?;
+    *pos = start + comma + 1;
+    Ok(value)
+}
+
+fn take<'a>(buf: &'a [u8], pos: &mut usize, len: i64, what: &str) -> Result<&'a [u8]> {
+    let len = usize::try_from(len).map_err(|_| BridgeError::bad_argument(format!("negative {what} length")))?;
+    let end = pos
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| BridgeError::bad_argument(format!("{what} of {len} bytes runs past the end of the data")))?;
+    let s = &buf[*pos..end];
+    *pos = end;
+    Ok(s)
+}
+
+/// A decoded pair: key and optional value, borrowed from the input.
+pub type Pair<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// Decodes a pairs blob.
+pub fn decode_pairs(buf: &[u8]) -> Result<Vec<Pair<'_>>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        let klen = parse_len(buf, &mut pos)?;
+        let vlen = parse_len(buf, &mut pos)?;
+        let key = take(buf, &mut pos, klen, "key")?;
+        let value = if vlen == -1 { None } else { Some(take(buf, &mut pos, vlen, "value")?) };
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// Appends one pair to a pairs blob.
+pub fn push_pair(out: &mut Vec<u8>, key: &[u8], value: Option<&[u8]>) {
+    push_num(out, key.len() as i64);
+    push_num(out, value.map_or(-1, |v| v.len() as i64));
+    out.extend_from_slice(key);
+    if let Some(v) = value {
+        out.extend_from_slice(v);
+    }
+}
+
+/// Encodes pairs into a new blob.
+pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = Pair<'a>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        push_pair(&mut out, k, v);
+    }
+    out
+}
+
+fn push_num(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
+    out.push(b',');
+}
+
+/// Encodes `rec` as a record frame into `out` (cleared first), inlining key, headers and
+/// value in that order of preference while the frame stays within `capacity` bytes.
+/// Returns the `inline` bits.
+pub fn encode_record_frame(rec: &ConsumedRecord, capacity: usize, out: &mut Vec<u8>) -> u32 {
+    out.clear();
+    let key_len = rec.key.as_ref().map_or(0, Vec::len);
+    let value_len = rec.value.as_ref().map_or(0, Vec::len);
+    let headers_len = rec.headers_blob.len();
+    let mut room = capacity.saturating_sub(FRAME_HEADER_MAX + rec.topic.len());
+    let mut inline = 0;
+    for (f, len) in [(field::KEY, key_len), (field::HEADERS, headers_len), (field::VALUE, value_len)] {
+        if len <= room {
+            room -= len;
+            inline |= field::inline_bit(f);
+        }
+    }
+    push_num(out, rec.partition as i64);
+    push_num(out, rec.offset);
+    push_num(out, rec.timestamp.unwrap_or(-1));
+    push_num(out, rec.topic.len() as i64);
+    push_num(out, rec.key.as_ref().map_or(-1, |k| k.len() as i64));
+    push_num(out, rec.value.as_ref().map_or(-1, |v| v.len() as i64));
+    push_num(out, headers_len as i64);
+    push_num(out, inline as i64);
+    out.extend_from_slice(rec.topic.as_bytes());
+    if inline & field::inline_bit(field::KEY) != 0 {
+        out.extend_from_slice(rec.key.as_deref().unwrap_or_default());
+    }
+    if inline & field::inline_bit(field::HEADERS) != 0 {
+        out.extend_from_slice(&rec.headers_blob);
+    }
+    if inline & field::inline_bit(field::VALUE) != 0 {
+        out.extend_from_slice(rec.value.as_deref().unwrap_or_default());
+    }
+    inline
+}
+
+/// A record frame decoded (the inverse of [`encode_record_frame`]); used by tests and by any
+/// Rust host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedFrame {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp in ms, -1 when none.
+    pub timestamp: i64,
+    /// Topic.
+    pub topic: String,
+    /// Key length, -1 for null.
+    pub key_len: i64,
+    /// Value length, -1 for null.
+    pub value_len: i64,
+    /// Length of the headers blob.
+    pub headers_len: i64,
+    /// Which fields are inline.
+    pub inline: u32,
+    /// Key bytes if inline.
+    pub key: Option<Vec<u8>>,
+    /// Headers blob if inline.
+    pub headers: Option<Vec<u8>>,
+    /// Value bytes if inline.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Decodes a record frame.
+pub fn decode_record_frame(buf: &[u8]) -> Result<DecodedFrame> {
+    let mut pos = 0;
+    let mut n = [0i64; 8];
+    for slot in n.iter_mut() {
+        *slot = parse_len(buf, &mut pos)?;
+    }
+    let [partition, offset, timestamp, topic_len, key_len, value_len, headers_len, inline] = n;
+    let topic = String::from_utf8_lossy(take(buf, &mut pos, topic_len, "topic")?).into_owned();
+    let inline = inline as u32;
+    let mut get = |f: i32, len: i64, what: &str| -> Result<Option<Vec<u8>>> {
+        if inline & field::inline_bit(f) != 0 {
+            Ok(Some(take(buf, &mut pos, len.max(0), what)?.to_vec()))
+        } else {
+            Ok(None)
+        }
+    };
+    let key = get(field::KEY, key_len, "key")?;
+    let headers = get(field::HEADERS, headers_len, "headers")?;
+    let value = get(field::VALUE, value_len, "value")?;
+    Ok(DecodedFrame {
+        partition: partition as i32,
+        offset,
+        timestamp,
+        topic,
+        key_len,
+        value_len,
+        headers_len,
+        inline,
+        key,
+        headers,
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip() {
+        let blob = encode_pairs([(&b"a"[..], Some(&b"1,2"[..])), (&b"n"[..], None), (&b""[..], Some(&b""[..]))]);
+        assert_eq!(blob, b"1,3,a1,21,-1,n0,0,".to_vec());
+        let back = decode_pairs(&blob).unwrap();
+        assert_eq!(back, vec![(&b"a"[..], Some(&b"1,2"[..])), (&b"n"[..], None), (&b""[..], Some(&b""[..]))]);
+    }
+
+    #[test]
+    fn pairs_reject_garbage() {
+        assert!(decode_pairs(b"5,1,ab").is_err());
+        assert!(decode_pairs(b"x,1,ab").is_err());
+        assert!(decode_pairs(b"1,-2,a").is_err());
+        assert!(decode_pairs(b"99999999999999999999,1,a").is_err());
+    }
+
+    #[test]
+    fn frame_inlines_what_fits() {
+        let rec = ConsumedRecord {
+            topic: "t".into(),
+            partition: 2,
+            offset: 7,
+            timestamp: Some(1000),
+            key: None,
+            value: Some(vec![9; 1000]),
+            headers_blob: encode_pairs([(&b"h"[..], Some(&b"v"[..]))]),
+        };
+        let mut out = Vec::new();
+        let inline = encode_record_frame(&rec, 4096, &mut out);
+        assert_eq!(inline, 7);
+        let d = decode_record_frame(&out).unwrap();
+        assert_eq!((d.partition, d.offset, d.timestamp, d.key_len), (2, 7, 1000, -1));
+        assert_eq!(d.value.unwrap().len(), 1000);
+        let inline = encode_record_frame(&rec, 400, &mut out);
+        assert_eq!(inline, 1 | 4);
+        let d = decode_record_frame(&out).unwrap();
+        assert_eq!(d.value, None);
+        assert_eq!(d.value_len, 1000);
+    }
+}
