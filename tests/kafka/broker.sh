@@ -51,6 +51,14 @@
 #   * The broker is started in its own session (setsid) so a Ctrl-C of the
 #     caller does not kill it; always call `stop` (the pid file is checked
 #     against the process command line before any signal is sent).
+#   * SCRAM against Kafka 4.x needs librdkafka >= 2.6.1 (older ones resend the
+#     client nonce; 4.x brokers reject the proof as "invalid credentials").
+#     Debian 12's kcat (librdkafka 2.0.2) therefore fails SCRAM here, while
+#     PLAIN/SSL/PLAINTEXT work; the project's rdkafka (librdkafka 2.12) is fine.
+#   * After a crash (SIGKILL) the restarted broker waits for the old incarnation's
+#     session to expire (broker.session.timeout.ms, set to 5 s here).
+#   * stdout carries only the env file path (for ENV=$(broker.sh start));
+#     progress and errors go to stderr.
 # =============================================================================
 set -euo pipefail
 shopt -s inherit_errexit
@@ -452,6 +460,10 @@ replica.fetch.max.bytes=8388608
 
 # the 128 MiB default dedupe buffer is allocated at start: keep the heap small
 log.cleaner.dedupe.buffer.size=1048577
+# faster recovery after a crash (SIGKILL): a new broker incarnation is only accepted
+# once the old one's session has expired (default 9 s); heartbeat must stay below it
+broker.session.timeout.ms=5000
+broker.heartbeat.interval.ms=1000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1

@@ -1,0 +1,295 @@
+//! A Rust rendering of what the ObjectScript adapters do with the table: build the argument
+//! layouts, call entries through the host emulator, move large fields in chunks or long
+//! strings, and turn a non-zero status into the `LastError` details.
+#![allow(dead_code)]
+
+use iriskafka::wire::{self, field};
+
+use super::zfhost::{Arg, HostError, ZfHost};
+
+/// Produce flags (mirrors the library's `produce_flags`).
+pub mod flags {
+    pub const KEY: i32 = 1;
+    pub const VALUE: i32 = 2;
+    pub const KEY_STAGED: i32 = 4;
+    pub const VALUE_STAGED: i32 = 8;
+    pub const HEADERS_STAGED: i32 = 16;
+    pub const TIMESTAMP: i32 = 32;
+}
+
+/// An error as `LastError` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZfError {
+    pub code: i64,
+    pub retriable: bool,
+    pub fatal: bool,
+    pub name: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ZfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.name, self.code, self.message)
+    }
+}
+impl std::error::Error for ZfError {}
+
+/// How fields too large for one call cross the boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// Counted strings in chunks (works on every IRIS).
+    Chunks,
+    /// Long strings (`j`/`J`).
+    Long,
+}
+
+/// A record to produce.
+#[derive(Debug, Clone, Default)]
+pub struct Rec {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Option<i64>,
+}
+
+/// A consumed record with every field read in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// How many entry calls it took to receive the record.
+    pub calls: usize,
+}
+
+/// The library as one IRIS job uses it.
+pub struct Bridge {
+    pub host: ZfHost,
+    pub transfer: Transfer,
+}
+
+/// One chunk of a staged field per `ProducerStage` call.
+pub const STAGE_CHUNK: usize = 32_000;
+/// Largest total of topic, key, value and headers sent in one `Produce` call.
+pub const ONE_CALL_LIMIT: usize = 32_000;
+
+fn ints(reply: &super::zfhost::Reply) -> Vec<i64> {
+    reply.outputs.iter().filter_map(|o| if let super::zfhost::Out::Int(v) = o { Some(*v) } else { None }).collect()
+}
+
+impl Bridge {
+    pub fn new(host: ZfHost) -> Self {
+        Bridge { host, transfer: Transfer::Chunks }
+    }
+
+    /// Calls an entry and checks its status (the first output); returns the reply.
+    pub fn call(&self, name: &str, args: &[Arg<'_>]) -> Result<super::zfhost::Reply, ZfError> {
+        let reply = self.host.call(name, args).map_err(|e: HostError| ZfError {
+            code: 0,
+            retriable: false,
+            fatal: false,
+            name: "HOST".into(),
+            message: e.to_string(),
+        })?;
+        let status = reply.outputs.first().map(|o| o.int()).unwrap_or(0);
+        if status != 0 {
+            let mut e = self.last_error();
+            assert_eq!(e.code, status, "LastError agrees with the status");
+            e.code = status;
+            return Err(e);
+        }
+        Ok(reply)
+    }
+
+    /// `LastError`, parsed as the ObjectScript does with `$Piece`.
+    pub fn last_error(&self) -> ZfError {
+        let r = self.host.call("LastError", &[]).expect("LastError callable");
+        let text = String::from_utf8_lossy(r.outputs[0].bytes()).into_owned();
+        let mut parts = text.splitn(5, ',');
+        let code = parts.next().unwrap_or("0").parse().unwrap_or(0);
+        let retriable = parts.next() == Some("1");
+        let fatal = parts.next() == Some("1");
+        let name = parts.next().unwrap_or("").to_owned();
+        let message = parts.next().unwrap_or("").to_owned();
+        ZfError { code, retriable, fatal, name, message }
+    }
+
+    pub fn pairs(cfg: &[(&str, &str)]) -> Vec<u8> {
+        wire::encode_pairs(cfg.iter().map(|(k, v)| (k.as_bytes(), Some(v.as_bytes()))))
+    }
+
+    pub fn producer_new(&self, cfg: &[(&str, &str)]) -> Result<i64, ZfError> {
+        let blob = Self::pairs(cfg);
+        Ok(self.call("ProducerNew", &[Arg::Bytes(&blob)])?.outputs[1].int())
+    }
+
+    fn stage(&self, h: i64, f: i32, data: &[u8]) -> Result<usize, ZfError> {
+        let mut calls = 0;
+        match self.transfer {
+            Transfer::Chunks => {
+                for chunk in data.chunks(STAGE_CHUNK) {
+                    self.call("ProducerStage", &[h.into(), f.into(), Arg::Bytes(chunk)])?;
+                    calls += 1;
+                }
+            }
+            Transfer::Long => {
+                for chunk in data.chunks(3_641_144) {
+                    self.call("ProducerStageLong", &[h.into(), f.into(), Arg::Bytes(chunk)])?;
+                    calls += 1;
+                }
+            }
+        }
+        Ok(calls)
+    }
+
+    /// Produces a record and waits for delivery: (partition, offset, entry calls used).
+    pub fn produce(&self, h: i64, r: &Rec) -> Result<(i32, i64, usize), ZfError> {
+        let mut fl = 0;
+        let key = r.key.clone().unwrap_or_default();
+        let value = r.value.clone().unwrap_or_default();
+        let headers = wire::encode_pairs(r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())));
+        if r.key.is_some() {
+            fl |= flags::KEY;
+        }
+        if r.value.is_some() {
+            fl |= flags::VALUE;
+        }
+        if r.timestamp.is_some() {
+            fl |= flags::TIMESTAMP;
+        }
+        let mut calls = 0;
+        let total = r.topic.len() + key.len() + value.len() + headers.len();
+        let (mut k, mut v, mut hd): (&[u8], &[u8], &[u8]) = (&key, &value, &headers);
+        if total > ONE_CALL_LIMIT {
+            calls += self.stage(h, field::VALUE, &value)?;
+            fl |= flags::VALUE_STAGED;
+            v = &[];
+            if r.topic.len() + key.len() + headers.len() > ONE_CALL_LIMIT {
+                calls += self.stage(h, field::KEY, &key)?;
+                calls += self.stage(h, field::HEADERS, &headers)?;
+                fl |= flags::KEY_STAGED | flags::HEADERS_STAGED;
+                k = &[];
+                hd = &[];
+            }
+        }
+        let reply = self.call(
+            "Produce",
+            &[
+                h.into(),
+                Arg::Bytes(r.topic.as_bytes()),
+                r.partition.unwrap_or(-1).into(),
+                fl.into(),
+                r.timestamp.unwrap_or(0).into(),
+                Arg::Bytes(k),
+                Arg::Bytes(v),
+                Arg::Bytes(hd),
+            ],
+        )?;
+        let o = ints(&reply);
+        Ok((o[1] as i32, o[2], calls + 1))
+    }
+
+    pub fn producer_close(&self, h: i64, timeout_ms: i32) -> Result<i64, ZfError> {
+        Ok(self.call("ProducerClose", &[h.into(), timeout_ms.into()])?.outputs[1].int())
+    }
+
+    pub fn consumer_new(&self, cfg: &[(&str, &str)], topics: &str) -> Result<i64, ZfError> {
+        let blob = Self::pairs(cfg);
+        Ok(self.call("ConsumerNew", &[Arg::Bytes(&blob), Arg::Bytes(topics.as_bytes())])?.outputs[1].int())
+    }
+
+    fn read_field(&self, h: i64, f: i32, len: i64) -> Result<(Vec<u8>, usize), ZfError> {
+        match self.transfer {
+            Transfer::Long => {
+                let r = self.call("ConsumerReadFieldLong", &[h.into(), f.into()])?;
+                Ok((r.outputs[1].bytes().to_vec(), 1))
+            }
+            Transfer::Chunks => {
+                let mut out = Vec::with_capacity(len.max(0) as usize);
+                let mut calls = 0;
+                while (out.len() as i64) < len {
+                    let r = self.call("ConsumerReadField", &[h.into(), f.into(), (out.len() as i64).into()])?;
+                    calls += 1;
+                    let chunk = r.outputs[1].bytes();
+                    assert!(!chunk.is_empty(), "ReadField made no progress");
+                    out.extend_from_slice(chunk);
+                }
+                Ok((out, calls))
+            }
+        }
+    }
+
+    /// Polls one record and reads every field in full; `None` when nothing arrived.
+    pub fn poll(&self, h: i64, timeout_ms: i32) -> Result<Option<Consumed>, ZfError> {
+        let r = self.call("ConsumerPoll", &[h.into(), timeout_ms.into()])?;
+        let frame = r.outputs[1].bytes();
+        // The joined $ZF result is "status,frame": the ObjectScript takes the frame after the
+        // first comma; check that both views agree.
+        assert_eq!(&r.joined[2..], frame, "joined output is status,frame");
+        if frame.is_empty() {
+            return Ok(None);
+        }
+        let d = wire::decode_record_frame(frame).expect("valid frame");
+        let mut calls = 1;
+        let mut get = |f: i32, inline: Option<Vec<u8>>, len: i64| -> Result<Option<Vec<u8>>, ZfError> {
+            if let Some(b) = inline {
+                return Ok(Some(b));
+            }
+            if len <= 0 {
+                return Ok(Some(Vec::new()));
+            }
+            let (b, c) = self.read_field(h, f, len)?;
+            calls += c;
+            Ok(Some(b))
+        };
+        let key = get(field::KEY, d.key.clone(), d.key_len)?.filter(|_| d.key_len >= 0);
+        let value = get(field::VALUE, d.value.clone(), d.value_len)?.filter(|_| d.value_len >= 0);
+        let hblob = get(field::HEADERS, d.headers.clone(), d.headers_len)?.unwrap_or_default();
+        let headers = wire::decode_pairs(&hblob)
+            .expect("headers")
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), v.map(<[u8]>::to_vec)))
+            .collect();
+        Ok(Some(Consumed {
+            topic: d.topic,
+            partition: d.partition,
+            offset: d.offset,
+            timestamp: d.timestamp,
+            key,
+            value,
+            headers,
+            calls,
+        }))
+    }
+
+    /// Polls until a record arrives or `total_ms` passes.
+    pub fn poll_until(&self, h: i64, total_ms: u64) -> Result<Option<Consumed>, ZfError> {
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(total_ms);
+        while std::time::Instant::now() < end {
+            if let Some(r) = self.poll(h, 200)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn ack(&self, h: i64, topic: &str, partition: i32, offset: i64) -> Result<(), ZfError> {
+        self.call("ConsumerAck", &[h.into(), Arg::Bytes(topic.as_bytes()), partition.into(), offset.into()])?;
+        Ok(())
+    }
+
+    pub fn commit(&self, h: i64) -> Result<i64, ZfError> {
+        Ok(self.call("ConsumerCommit", &[h.into()])?.outputs[1].int())
+    }
+
+    pub fn consumer_close(&self, h: i64) -> Result<(), ZfError> {
+        self.call("ConsumerClose", &[h.into()])?;
+        Ok(())
+    }
+}
