@@ -112,6 +112,7 @@ impl BridgeError {
                 // Never echo the value: it may be a password.
                 Self::config(format!("{context}: configuration key \"{key}\": {}", strip_value(desc)))
             }
+            KafkaError::ClientCreation(text) => Self::config(format!("{context}: {text}")),
             _ => match err.rdkafka_error_code() {
                 Some(code) => Self::from_code(code, context),
                 None => BridgeError {

@@ -14,7 +14,6 @@ use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
 
 use crate::consumer::Consumer;
 use crate::error::{BridgeError, Result};
@@ -26,14 +25,15 @@ pub(crate) static PRODUCERS: Registry<Producer> = Registry::new(1, "producer");
 /// Live consumers of this process.
 pub(crate) static CONSUMERS: Registry<Consumer> = Registry::new(2, "consumer");
 
-static LAST_ERROR: Mutex<Option<BridgeError>> = Mutex::new(None);
-
-/// The last error any entry reported in this process (IRIS jobs are processes).
+/// The last error any entry reported to this IRIS job. A job calls from one thread, so the
+/// error is kept per calling thread: the same thing for IRIS, and hosts that call from several
+/// threads (tests, benches) never read each other's errors.
 pub fn last_error() -> Option<BridgeError> {
-    LAST_ERROR.lock().clone()
+    LAST_ERROR.with(|e| e.borrow().clone())
 }
 
 thread_local! {
+    static LAST_ERROR: std::cell::RefCell<Option<BridgeError>> = const { std::cell::RefCell::new(None) };
     static PANIC_TEXT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -55,7 +55,7 @@ pub(crate) fn guard(name: &str, body: impl FnOnce() -> Result<()>) -> std::resul
     };
     let code = err.code;
     tracing::debug!(entry = name, "{err}");
-    *LAST_ERROR.lock() = Some(err);
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some(err));
     Err(code)
 }
 
@@ -182,4 +182,65 @@ pub fn close_all() {
         let _ = c.commit();
         drop(c);
     }
+}
+
+/// The ObjectScript include file (`cls/Kafka/Native.inc`) that gives the adapters every
+/// function id and constant of this table, generated so the two cannot drift. A test fails
+/// when the committed file differs; regenerate it with
+/// `UPDATE_CLS=1 cargo test --test zf_table`.
+pub fn objectscript_include() -> String {
+    use crate::error::codes;
+    use crate::wire::field;
+    use entries::produce_flags as pf;
+    let mut s = String::new();
+    s.push_str("ROUTINE Kafka.Native [Type=INC]\n");
+    s.push_str("#; GENERATED from the Rust $ZF table of libiriskafka (src/boundary/entries.rs).\n");
+    s.push_str("#; Do not edit: regenerate with `UPDATE_CLS=1 cargo test --test zf_table`.\n");
+    s.push_str("#; Function ids are 1-based table positions for $ZF(-5,lib,id,...) / $ZF(-6,index,id,...).\n");
+    s.push_str("#; Arguments: the inputs (lowercase letters) in order; outputs (uppercase) come back\n");
+    s.push_str("#; joined by commas, the status first and a binary output last.\n");
+    for e in table_spec() {
+        let inputs: Vec<&str> = e.params.iter().copied().filter(|l| l.chars().last().is_some_and(|c| c.is_ascii_lowercase())).collect();
+        let outputs: Vec<&str> = e.params.iter().copied().filter(|l| l.chars().last().is_some_and(|c| c.is_ascii_uppercase())).collect();
+        s.push_str(&format!(
+            "#; {} \"{}\": {} input(s), {} output(s)\n#define KafkaZF{} {}\n#define KafkaZF{}Args {}\n",
+            e.name,
+            e.descriptor,
+            inputs.len(),
+            outputs.len(),
+            e.name,
+            e.id,
+            e.name,
+            inputs.len()
+        ));
+    }
+    s.push_str(&format!("#define KafkaZFCount {}\n", table_spec().len()));
+    s.push_str("#; Produce flags\n");
+    for (n, v) in [
+        ("Key", pf::KEY),
+        ("Value", pf::VALUE),
+        ("KeyStaged", pf::KEY_STAGED),
+        ("ValueStaged", pf::VALUE_STAGED),
+        ("HeadersStaged", pf::HEADERS_STAGED),
+        ("Timestamp", pf::TIMESTAMP),
+    ] {
+        s.push_str(&format!("#define KafkaProduce{n} {v}\n"));
+    }
+    s.push_str("#; Field numbers (ProducerStage, ConsumerReadField) and frame inline bits\n");
+    for (n, v) in [("Key", field::KEY), ("Value", field::VALUE), ("Headers", field::HEADERS)] {
+        s.push_str(&format!("#define KafkaField{n} {v}\n#define KafkaInline{n} {}\n", field::inline_bit(v)));
+    }
+    s.push_str("#; Bridge error codes (librdkafka codes are passed through unchanged)\n");
+    for (n, v) in [
+        ("BadHandle", codes::BAD_HANDLE),
+        ("BadArgument", codes::BAD_ARGUMENT),
+        ("Config", codes::CONFIG),
+        ("Panic", codes::PANIC),
+        ("NoRecord", codes::NO_RECORD),
+        ("LongStringsUnavailable", codes::LONG_STRINGS_UNAVAILABLE),
+        ("TooLarge", codes::TOO_LARGE),
+    ] {
+        s.push_str(&format!("#define KafkaErr{n} {v}\n"));
+    }
+    s
 }

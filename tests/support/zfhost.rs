@@ -335,7 +335,6 @@ pub struct ZfHost {
     lib: Option<libloading::Library>,
     entries: Vec<HostEntry>,
     by_name: HashMap<String, usize>,
-    _tables: Box<Tables>,
     /// The limits calls run with.
     pub limits: Limits,
 }
@@ -354,7 +353,9 @@ impl ZfHost {
     pub fn load_with(path: &Path, limits: Limits, long_strings: bool) -> Result<Self, String> {
         // SAFETY (test host): loading the library runs its initialisers, as IRIS does.
         let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("<DYNAMIC LIBRARY LOAD> {e}"))?;
-        let tables = Box::new(tables(long_strings));
+        // IRIS's tables live as long as the process: leak them (a test process that loads the
+        // library again gets new ones; the library keeps only the latest pair).
+        let tables: &'static Tables = Box::leak(Box::new(tables(long_strings)));
         let table: *const RawEntry = unsafe {
             let get: libloading::Symbol<extern "C" fn(*const *const c_void, *const *const c_void) -> *const RawEntry> =
                 lib.get(b"GetZFTable\0").map_err(|e| format!("<DYNAMIC LIBRARY LOAD> no GetZFTable: {e}"))?;
@@ -392,7 +393,7 @@ impl ZfHost {
             }
         }
         let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
-        Ok(ZfHost { lib: Some(lib), entries, by_name, _tables: tables, limits })
+        Ok(ZfHost { lib: Some(lib), entries, by_name, limits })
     }
 
     /// The walked table.
