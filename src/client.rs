@@ -66,6 +66,15 @@ impl BridgeContext {
     }
 }
 
+impl BridgeContext {
+    /// Records a client error (already redacted) for the host: in the log and as last error.
+    pub fn note_error(&self, e: BridgeError) {
+        tracing::warn!(target: "librdkafka", "{e}");
+        self.logs.push(LogLine { level: 3, facility: "ERROR".to_owned(), message: e.to_string() });
+        *self.last_error.lock() = Some(e);
+    }
+}
+
 impl ClientContext for BridgeContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         let message = self.redactor.redact(log_message);
@@ -74,9 +83,6 @@ impl ClientContext for BridgeContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let e = BridgeError::from_kafka(&error, reason).redacted(&self.redactor);
-        tracing::warn!(target: "librdkafka", "{e}");
-        self.logs.push(LogLine { level: 3, facility: "ERROR".to_owned(), message: e.to_string() });
-        *self.last_error.lock() = Some(e);
+        self.note_error(BridgeError::from_kafka(&error, reason).redacted(&self.redactor));
     }
 }

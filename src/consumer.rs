@@ -149,19 +149,33 @@ impl Consumer {
     }
 
     /// Polls for one record within `timeout`; it becomes the current record and is tracked
-    /// as outstanding until acknowledged. `Ok(None)`: nothing arrived in time.
+    /// as outstanding until acknowledged. `f` gets `None` when nothing arrived in time.
+    /// Transient client errors (a broker connection lost, a coordinator moving) are logged
+    /// and polling goes on: librdkafka recovers from them by itself. Others are returned.
     pub fn poll<T>(&self, timeout: Duration, f: impl FnOnce(Option<&ConsumedRecord>) -> T) -> Result<T> {
         let mut st = self.state.lock();
         st.current = None;
-        match self.inner.poll(timeout) {
-            None => Ok(f(None)),
-            Some(Err(e)) => Err(BridgeError::from_kafka(&e, "poll").redacted(&self.context().redactor)),
-            Some(Ok(m)) => {
-                let rec = ConsumedRecord::from_message(&m);
-                st.acks.track(&rec.topic, rec.partition, rec.offset);
-                let st = &mut *st;
-                let r = f(Some(st.current.insert(rec)));
-                Ok(r)
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.inner.poll(left) {
+                None => return Ok(f(None)),
+                Some(Err(e)) => {
+                    let err = BridgeError::from_kafka(&e, "poll").redacted(&self.context().redactor);
+                    if !err.retriable || err.fatal {
+                        return Err(err);
+                    }
+                    self.context().note_error(err);
+                    if left.is_zero() {
+                        return Ok(f(None));
+                    }
+                }
+                Some(Ok(m)) => {
+                    let rec = ConsumedRecord::from_message(&m);
+                    st.acks.track(&rec.topic, rec.partition, rec.offset);
+                    let st = &mut *st;
+                    return Ok(f(Some(st.current.insert(rec))));
+                }
             }
         }
     }
