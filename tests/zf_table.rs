@@ -18,7 +18,7 @@ const PINNED: &[(&str, &str)] = &[
     ("ConsumerNew", "bbP8P"),
     ("ConsumerPoll", "8iiPB"),
     ("ConsumerReadField", "8ii8iPB"),
-    ("ConsumerReadFieldLong", "8iiPJ"),
+    ("ConsumerReadFieldLong", "8ii8iPJ"),
     ("ConsumerAck", "8ibi8iP"),
     ("ConsumerCommit", "8iPP"),
     ("ConsumerClose", "8iP"),

@@ -9,7 +9,7 @@
 use std::os::raw::c_int;
 use std::time::Duration;
 
-use super::abi::{InBytes, InI32, InI64, InLong, OutBytes, OutI32, OutI64, OutLong, Status, ZfParam};
+use super::abi::{MAX_LONG_STRING, InBytes, InI32, InI64, InLong, OutBytes, OutI32, OutI64, OutLong, Status, ZfParam};
 use super::{guard, RawEntry, CONSUMERS, PRODUCERS};
 use crate::config::Settings;
 use crate::consumer::Consumer;
@@ -214,10 +214,11 @@ zf_table! {
         c.with_current(|r| chunk.write(chunk_of(r.field(field.0)?, offset.0, cap)?))
     }
 
-    /// Reads a whole field of the current record as one long string.
-    fn ConsumerReadFieldLong(handle: InI64, field: InI32, status: Status, data: OutLong) {
+    /// Reads a field of the current record from byte `offset` as one long string of up to
+    /// 3,641,144 bytes (the IRIS long-string limit); larger fields take several calls.
+    fn ConsumerReadFieldLong(handle: InI64, field: InI32, offset: InI64, status: Status, data: OutLong) {
         let c = CONSUMERS.get(handle.0)?;
-        c.with_current(|r| data.write(r.field(field.0)?))
+        c.with_current(|r| data.write(chunk_of(r.field(field.0)?, offset.0, MAX_LONG_STRING)?))
     }
 
     /// Acknowledges a record as processed; its offset becomes committable once every

@@ -205,24 +205,20 @@ impl Bridge {
     }
 
     fn read_field(&self, h: i64, f: i32, len: i64) -> Result<(Vec<u8>, usize), ZfError> {
-        match self.transfer {
-            Transfer::Long => {
-                let r = self.call("ConsumerReadFieldLong", &[h.into(), f.into()])?;
-                Ok((r.outputs[1].bytes().to_vec(), 1))
-            }
-            Transfer::Chunks => {
-                let mut out = Vec::with_capacity(len.max(0) as usize);
-                let mut calls = 0;
-                while (out.len() as i64) < len {
-                    let r = self.call("ConsumerReadField", &[h.into(), f.into(), (out.len() as i64).into()])?;
-                    calls += 1;
-                    let chunk = r.outputs[1].bytes();
-                    assert!(!chunk.is_empty(), "ReadField made no progress");
-                    out.extend_from_slice(chunk);
-                }
-                Ok((out, calls))
-            }
+        let entry = match self.transfer {
+            Transfer::Long => "ConsumerReadFieldLong",
+            Transfer::Chunks => "ConsumerReadField",
+        };
+        let mut out = Vec::with_capacity(len.max(0) as usize);
+        let mut calls = 0;
+        while (out.len() as i64) < len {
+            let r = self.call(entry, &[h.into(), f.into(), (out.len() as i64).into()])?;
+            calls += 1;
+            let chunk = r.outputs[1].bytes();
+            assert!(!chunk.is_empty(), "{entry} made no progress");
+            out.extend_from_slice(chunk);
         }
+        Ok((out, calls))
     }
 
     /// Polls one record and reads every field in full; `None` when nothing arrived.
