@@ -31,7 +31,18 @@ set -a
 set +a
 
 echo "== tests"
-cargo test --all-targets --no-fail-fast
+log="$state/test-output.log"
+mkdir -p "$state"
+set +e
+cargo test --lib --tests --no-fail-fast 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
 
 echo "== demo (mock cluster)"
-cargo run --quiet --example demo
+if cargo run --quiet --example demo; then demo_passed=1; demo_failed=0; else demo_failed=1; demo_passed=0; rc=1; fi
+
+# One closing line for the whole suite: the sum over every test binary, plus the demo.
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "suite: $((passed + demo_passed)) passed, $((failed + demo_failed)) failed"
+exit "$rc"
