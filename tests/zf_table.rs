@@ -149,4 +149,8 @@ fn version_and_empty_last_error_shapes() {
     let v = b.host.call("Version", &[]).unwrap();
     let v = String::from_utf8(v.joined).unwrap();
     assert!(v.starts_with("iriskafka ") && v.contains("librdkafka 2."), "{v}");
+    let features: Vec<&str> = v.split("features=").nth(1).unwrap().split(',').collect();
+    for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "gzip", "snappy", "lz4", "zstd"] {
+        assert!(features.contains(&f), "librdkafka is built without {f}: {v}");
+    }
 }

@@ -90,14 +90,15 @@ thread_local! {
 }
 
 zf_table! {
-    /// Versions: `iriskafka <version> librdkafka <version> <target> <profile>`.
+    /// Versions: `iriskafka <version> librdkafka <version> <target> <profile> features=<list>`.
     fn Version(out: OutBytes) {
         let v = format!(
-            "iriskafka {} librdkafka {} {} {}",
+            "iriskafka {} librdkafka {} {} {} features={}",
             env!("CARGO_PKG_VERSION"),
             super::sys::rdkafka_version(),
             env!("IRISKAFKA_BUILD_TARGET"),
-            env!("IRISKAFKA_BUILD_PROFILE")
+            env!("IRISKAFKA_BUILD_PROFILE"),
+            super::sys::rdkafka_features()
         );
         out.write(v.as_bytes())
     }

@@ -51,3 +51,11 @@ pub fn rdkafka_err_name(code: i32) -> String {
 pub fn rdkafka_version() -> String {
     rdkafka::util::get_rdkafka_version().1
 }
+
+/// librdkafka's compiled-in features (`builtin.features`: gzip, snappy, ssl, sasl_scram, ...).
+pub fn rdkafka_features() -> String {
+    rdkafka::ClientConfig::new()
+        .create_native_config()
+        .and_then(|c| c.get("builtin.features"))
+        .unwrap_or_default()
+}
