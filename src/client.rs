@@ -43,9 +43,22 @@ impl LogSink {
 
     /// Takes every queued line and the number dropped since the last call.
     pub fn drain(&self) -> (Vec<LogLine>, u64) {
+        self.drain_while(|_| true)
+    }
+
+    /// Takes queued lines, oldest first, while `fits` accepts them; returns them and the
+    /// number of lines dropped (overflow) since the last call.
+    pub fn drain_while(&self, mut fits: impl FnMut(&LogLine) -> bool) -> (Vec<LogLine>, u64) {
         let mut g = self.lines.lock();
         let dropped = std::mem::take(&mut g.1);
-        (g.0.drain(..).collect(), dropped)
+        let mut out = Vec::new();
+        while let Some(l) = g.0.front() {
+            if !fits(l) {
+                break;
+            }
+            out.push(g.0.pop_front().expect("front exists"));
+        }
+        (out, dropped)
     }
 }
 
@@ -67,6 +80,20 @@ impl BridgeContext {
 }
 
 impl BridgeContext {
+    /// Logs a warning of the bridge itself (facility `BRIDGE`) for the host's Event Log.
+    pub fn warn(&self, text: &str) {
+        let message = self.redactor.redact(text);
+        tracing::warn!(target: "iriskafka", "{message}");
+        self.logs.push(LogLine { level: 4, facility: "BRIDGE".to_owned(), message });
+    }
+
+    /// Logs an error of the bridge itself (facility `BRIDGE`).
+    pub fn log_error(&self, text: &str) {
+        let message = self.redactor.redact(text);
+        tracing::error!(target: "iriskafka", "{message}");
+        self.logs.push(LogLine { level: 3, facility: "BRIDGE".to_owned(), message });
+    }
+
     /// Records a client error (already redacted) for the host: in the log and as last error.
     pub fn note_error(&self, e: BridgeError) {
         tracing::warn!(target: "librdkafka", "{e}");

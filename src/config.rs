@@ -47,10 +47,12 @@ impl Redactor {
 }
 
 /// An ordered list of librdkafka properties: defaults first, then the caller's pairs, a later
-/// pair overriding an earlier one with the same key.
+/// pair overriding an earlier one with the same key. Each value remembers where it came from
+/// (a default, a lookup-table row, a host setting) so errors can say so.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pairs: Vec<(String, String)>,
+    sources: Vec<String>,
 }
 
 impl Settings {
@@ -65,10 +67,39 @@ impl Settings {
 
     /// Sets `key` to `value`, replacing an earlier value.
     pub fn set(&mut self, key: &str, value: &str) {
-        match self.pairs.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value.to_owned(),
-            None => self.pairs.push((key.to_owned(), value.to_owned())),
+        self.set_from(key, value, "");
+    }
+
+    /// Sets `key` to `value` and records where the value came from.
+    pub fn set_from(&mut self, key: &str, value: &str, source: &str) {
+        match self.pairs.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                self.pairs[i].1 = value.to_owned();
+                self.sources[i] = source.to_owned();
+            }
+            None => {
+                self.pairs.push((key.to_owned(), value.to_owned()));
+                self.sources.push(source.to_owned());
+            }
         }
+    }
+
+    /// Where the value of `key` came from ("" when not recorded).
+    pub fn source_of(&self, key: &str) -> &str {
+        self.pairs.iter().position(|(k, _)| k == key).map_or("", |i| self.sources[i].as_str())
+    }
+
+    /// Turns a client-creation error into a bridge error that names the offending key and
+    /// where its value came from, never its value.
+    pub fn explain(&self, err: &rdkafka::error::KafkaError, context: &str, redactor: &Redactor) -> BridgeError {
+        let mut e = BridgeError::from_kafka(err, context).redacted(redactor);
+        if let rdkafka::error::KafkaError::ClientConfig(_, _, key, _) = err {
+            let src = self.source_of(key);
+            if !src.is_empty() {
+                e.message = format!("{} (from {src})", e.message);
+            }
+        }
+        e
     }
 
     /// Adds pairs given as raw bytes (from the boundary); keys and values must be UTF-8.
@@ -88,6 +119,11 @@ impl Settings {
             self.set(key, value);
         }
         Ok(())
+    }
+
+    /// Every key and value in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The value of `key`, if set.
@@ -123,6 +159,41 @@ mod tests {
     }
 
     #[test]
+    fn host_settings_win_over_table_rows_over_defaults() {
+        let blob = crate::wire::encode_pairs([
+            (&b"#source"[..], Some(&b"lookup table \"Shared\""[..])),
+            (&b"bootstrap.servers"[..], Some(&b"table:9092"[..])),
+            (&b"linger.ms"[..], Some(&b"20"[..])),
+            (&b"host:Servers"[..], Some(&b"host:9092"[..])),
+            (&b"host:ClientID"[..], Some(&b""[..])),
+        ]);
+        let spec = ClientSpec::parse(crate::wire::decode_pairs(&blob).unwrap()).unwrap();
+        let (s, _) = spec.librdkafka(&[("linger.ms", "5"), ("client.id", "dflt")]).unwrap();
+        assert_eq!(s.get("bootstrap.servers"), Some("host:9092"));
+        assert_eq!(s.get("linger.ms"), Some("20"));
+        assert_eq!(s.source_of("linger.ms"), "lookup table \"Shared\"");
+        assert_eq!(s.get("client.id"), Some("dflt"), "an empty host setting means not set");
+    }
+
+    #[test]
+    fn jks_stores_are_rejected_with_advice() {
+        let dir = std::env::temp_dir().join(format!("iriskafka-jks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let jks = dir.join("trust.jks");
+        std::fs::write(&jks, [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).unwrap();
+        let mut host = std::collections::BTreeMap::new();
+        host.insert("TrustStoreLocation".to_owned(), jks.display().to_string());
+        let e = ClientSpec { raw: Settings::default(), host }.librdkafka(&[]).unwrap_err();
+        assert!(e.message.contains("keytool -exportcert -rfc"), "{e}");
+        let pem = dir.join("ca.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let mut host = std::collections::BTreeMap::new();
+        host.insert("TrustStoreLocation".to_owned(), pem.display().to_string());
+        let (s, _) = ClientSpec { raw: Settings::default(), host }.librdkafka(&[]).unwrap();
+        assert_eq!(s.get("ssl.ca.location"), Some(pem.to_str().unwrap()));
+    }
+
+    #[test]
     fn redacts_secrets() {
         let mut s = Settings::default();
         s.set("sasl.password", "hunter2");
@@ -135,8 +206,194 @@ mod tests {
 impl Settings {
     /// Applies every pair of `other` over these settings.
     pub fn merge(&mut self, other: &Settings) {
-        for (k, v) in &other.pairs {
-            self.set(k, v);
+        for ((k, v), src) in other.pairs.iter().zip(&other.sources) {
+            self.set_from(k, v, src);
         }
+    }
+}
+
+/// The key that labels the pairs after it with their origin (`lookup table "Shared"`).
+pub const SOURCE_KEY: &str = "#source";
+/// Prefix of a host setting given by its IRIS name (`host:Servers`, `host:Password`).
+pub const HOST_PREFIX: &str = "host:";
+
+/// A client's configuration as the host sends it: librdkafka pairs (lookup-table rows and
+/// passthrough properties, each labelled with its source) and host settings by their IRIS
+/// names. Precedence, highest first: the host's non-empty settings, then the pairs (a later
+/// pair over an earlier one), then the library's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    /// librdkafka properties with their sources.
+    pub raw: Settings,
+    /// Host settings by IRIS name, non-empty values only.
+    pub host: std::collections::BTreeMap<String, String>,
+}
+
+impl ClientSpec {
+    /// Reads a decoded pairs blob.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> Result<Self> {
+        let mut spec = ClientSpec::default();
+        let mut source = String::new();
+        let mut raw = Settings::default();
+        for (k, v) in pairs {
+            let mut one = Settings::default();
+            one.extend_raw([(k, v)])?;
+            let (key, value) = one.pairs.remove(0);
+            if key == SOURCE_KEY {
+                source = value;
+            } else if let Some(name) = key.strip_prefix(HOST_PREFIX) {
+                if !value.is_empty() {
+                    spec.host.insert(name.to_owned(), value);
+                }
+            } else {
+                raw.set_from(&key, &value, &source);
+            }
+        }
+        spec.raw = raw;
+        Ok(spec)
+    }
+
+    /// A host setting's non-empty value.
+    pub fn host(&self, name: &str) -> Option<&str> {
+        self.host.get(name).map(String::as_str)
+    }
+
+    /// A host setting parsed as a number.
+    pub fn host_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>> {
+        match self.host(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| BridgeError::config(format!("setting {name}: \"{v}\" is not a valid number"))),
+        }
+    }
+
+    /// The librdkafka settings: `defaults`, then the pairs, then the mapped host settings.
+    /// Also returns warnings for the host's Event Log.
+    pub fn librdkafka(&self, defaults: &[(&str, &str)]) -> Result<(Settings, Vec<String>)> {
+        let mut out = Settings::default();
+        for (k, v) in defaults {
+            out.set_from(k, v, "the bridge's defaults");
+        }
+        out.merge(&self.raw);
+        let mut warnings = Vec::new();
+        for (name, value) in &self.host {
+            for (k, v) in map_host_setting(name, value, &self.host, &mut warnings)? {
+                out.set_from(&k, &v, &format!("setting {name}"));
+            }
+        }
+        Ok((out, warnings))
+    }
+}
+
+/// The librdkafka properties for one IRIS setting (the names of `EnsLib.Kafka.*`). Settings
+/// that are the bridge's own (AtLeastOnce, MaxAttempts, ...) map to nothing here.
+fn map_host_setting(
+    name: &str,
+    value: &str,
+    all: &std::collections::BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(String, String)>> {
+    let one = |k: &str| Ok(vec![(k.to_owned(), value.to_owned())]);
+    match name {
+        "Servers" => one("bootstrap.servers"),
+        "ClientID" => one("client.id"),
+        "GroupID" => one("group.id"),
+        "Username" => one("sasl.username"),
+        "Password" => one("sasl.password"),
+        "SecurityProtocol" => {
+            let v = value.trim().to_ascii_uppercase();
+            if !matches!(v.as_str(), "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL") {
+                return Err(BridgeError::config(format!(
+                    "setting SecurityProtocol: \"{value}\" is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+                )));
+            }
+            Ok(vec![("security.protocol".into(), v)])
+        }
+        "SASLMechanism" => {
+            let v = value.trim().to_ascii_uppercase();
+            if !matches!(v.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER" | "GSSAPI") {
+                return Err(BridgeError::config(format!(
+                    "setting SASLMechanism: \"{value}\" is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"
+                )));
+            }
+            Ok(vec![("sasl.mechanism".into(), v)])
+        }
+        "TrustStoreLocation" => match store_kind("TrustStoreLocation", value)? {
+            StoreKind::Pem => one("ssl.ca.location"),
+            StoreKind::Pkcs12 => Err(BridgeError::config(format!(
+                "setting TrustStoreLocation: {value} is a PKCS#12 store; librdkafka reads CA certificates as PEM. \
+                 Convert it: openssl pkcs12 -in {value} -nokeys -out ca.pem, then point TrustStoreLocation at ca.pem"
+            ))),
+        },
+        "TrustStorePassword" => {
+            warnings.push("setting TrustStoreCredentials is not needed with a PEM trust store and is ignored".into());
+            Ok(vec![])
+        }
+        "KeyStoreLocation" => match store_kind("KeyStoreLocation", value)? {
+            StoreKind::Pkcs12 => one("ssl.keystore.location"),
+            StoreKind::Pem => Ok(vec![
+                ("ssl.certificate.location".into(), value.to_owned()),
+                ("ssl.key.location".into(), value.to_owned()),
+            ]),
+        },
+        "KeyStorePassword" => {
+            let p12 = all.get("KeyStoreLocation").is_some_and(|l| matches!(store_kind("KeyStoreLocation", l), Ok(StoreKind::Pkcs12)));
+            Ok(vec![(if p12 { "ssl.keystore.password" } else { "ssl.key.password" }.into(), value.to_owned())])
+        }
+        "KeyPassword" => one("ssl.key.password"),
+        "DeliveryTimeout" => {
+            let secs: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| BridgeError::config(format!("setting DeliveryTimeout: \"{value}\" is not a number of seconds")))?;
+            Ok(vec![("message.timeout.ms".into(), ((secs * 1000.0).round() as i64).max(1).to_string())])
+        }
+        "AutoOffsetReset" => {
+            let v = value.trim().to_ascii_lowercase();
+            if !matches!(v.as_str(), "earliest" | "latest") {
+                return Err(BridgeError::config(format!("setting AutoOffsetReset: \"{value}\" is not earliest or latest")));
+            }
+            Ok(vec![("auto.offset.reset".into(), v)])
+        }
+        "ExtraClasspaths" => {
+            warnings.push("setting ExtraClasspaths is for the Java gateway and is ignored: no JVM is used".into());
+            Ok(vec![])
+        }
+        // The bridge's own settings, read by the consumer and producer themselves.
+        "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" => Ok(vec![]),
+        other => Err(BridgeError::config(format!("unknown host setting \"{other}\""))),
+    }
+}
+
+enum StoreKind {
+    Pem,
+    Pkcs12,
+}
+
+/// Classifies a key/trust store file; a Java keystore (JKS/JCEKS) is rejected with the way to
+/// convert it, since librdkafka cannot read it.
+fn store_kind(setting: &str, path: &str) -> Result<StoreKind> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| BridgeError::config(format!("setting {setting}: cannot read {path}: {e}")))?;
+    let head = &head[..n];
+    if head.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) || head.starts_with(&[0xCE, 0xCE, 0xCE, 0xCE]) {
+        return Err(BridgeError::config(format!(
+            "setting {setting}: {path} is a Java keystore (JKS), which librdkafka cannot read. Convert it: \
+             for a trust store, keytool -exportcert -rfc -alias <alias> -keystore {path} -file ca.pem (or \
+             keytool -list -rfc -keystore {path} for all certificates); for a key store, keytool -importkeystore \
+             -srckeystore {path} -destkeystore client.p12 -deststoretype PKCS12. Then point {setting} at the new file"
+        )));
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".p12") || lower.ends_with(".pfx") || (head.first() == Some(&0x30) && !head.starts_with(b"-----")) {
+        Ok(StoreKind::Pkcs12)
+    } else {
+        Ok(StoreKind::Pem)
     }
 }

@@ -1,96 +1,245 @@
-//! The consumer: polls records one at a time, tracks which ones the host acknowledged, and
-//! commits only offsets below which every record was acknowledged.
+//! The consumer: polls records one at a time for the host and, with AtLeastOnce, commits an
+//! offset only when every record before it was processed.
+//!
+//! AtLeastOnce, per partition:
+//! * offsets advance only over the gap-free prefix of acknowledged records;
+//! * a failed record (nack) rewinds the partition to it — later records of that partition
+//!   already handed out are dropped from tracking and come again — and the partition pauses
+//!   for an exponential backoff before the record is redelivered, in order, without a restart;
+//!   other partitions keep flowing;
+//! * with MaxAttempts, the last failure sends the record to the DeadLetterTopic (headers name
+//!   its origin, attempts and error) and only then counts it processed;
+//! * commits happen when the host asks (end of a batch), before partitions are revoked, and on
+//!   close; a failed commit is retried and logged, and its offsets stay pending;
+//! * acknowledgements for partitions no longer owned are discarded: the new owner redelivers.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::client::BridgeContext;
-use crate::config::Settings;
+use crate::config::{ClientSpec, Settings};
 use crate::error::{BridgeError, Result};
-use crate::message::ConsumedRecord;
+use crate::message::{ConsumedRecord, ProduceRecord};
+use crate::producer::Producer;
 
-/// The consumer defaults: offsets are stored and committed only by the bridge, for
-/// acknowledged records; partitions are balanced incrementally (cooperative-sticky) so a
-/// rebalance does not stop every member.
-pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
-    ("enable.auto.commit", "false"),
-    ("enable.auto.offset.store", "false"),
-    ("partition.assignment.strategy", "cooperative-sticky"),
-];
+/// Defaults for every consumer: cooperative-sticky rebalancing, so a member joining or
+/// leaving does not stop the others.
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[("partition.assignment.strategy", "cooperative-sticky")];
 
-/// The consumer's rdkafka context.
-pub struct ConsumerCtx {
-    base: BridgeContext,
+/// What AtLeastOnce forces: offsets are stored and committed only by the bridge.
+const AT_LEAST_ONCE_FORCED: &[(&str, &str)] = &[("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")];
+
+/// What a consumer without AtLeastOnce uses (the built-in adapter's behaviour): librdkafka
+/// stores each polled offset and commits periodically, whatever the targets do.
+const AUTO_COMMIT: &[(&str, &str)] = &[("enable.auto.commit", "true"), ("enable.auto.offset.store", "true")];
+
+/// The consumer's own options (host settings that are not librdkafka properties).
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// Commit only processed records (default true).
+    pub at_least_once: bool,
+    /// Deliveries of a failing record before it goes to the dead-letter topic; 0 = forever.
+    pub max_attempts: u32,
+    /// Backoff before the first redelivery.
+    pub retry_initial: Duration,
+    /// Upper bound of the exponential backoff.
+    pub retry_max: Duration,
+    /// Where a record goes after its last attempt.
+    pub dead_letter_topic: Option<String>,
+    /// Assign mode: read exactly these partitions of each topic (no group balancing).
+    pub partitions: Option<Vec<i32>>,
+    /// How long commits (including the one on close) may take, retries included.
+    pub commit_timeout: Duration,
 }
 
-impl ClientContext for ConsumerCtx {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        self.base.log(level, fac, msg)
-    }
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.base.error(error, reason)
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            at_least_once: true,
+            max_attempts: 0,
+            retry_initial: Duration::from_millis(200),
+            retry_max: Duration::from_secs(60),
+            dead_letter_topic: None,
+            partitions: None,
+            commit_timeout: Duration::from_secs(10),
+        }
     }
 }
 
-impl ConsumerContext for ConsumerCtx {}
+impl ConsumerOptions {
+    /// Reads the bridge's own host settings.
+    pub fn from_spec(spec: &ClientSpec) -> Result<Self> {
+        let mut o = ConsumerOptions::default();
+        if let Some(v) = spec.host("AtLeastOnce") {
+            o.at_least_once = matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+        }
+        if let Some(n) = spec.host_num::<u32>("MaxAttempts")? {
+            o.max_attempts = n;
+        }
+        if let Some(n) = spec.host_num::<u64>("RetryInitialMs")? {
+            o.retry_initial = Duration::from_millis(n.max(1));
+        }
+        if let Some(n) = spec.host_num::<u64>("RetryMaxMs")? {
+            o.retry_max = Duration::from_millis(n.max(1));
+        }
+        o.retry_max = o.retry_max.max(o.retry_initial);
+        o.dead_letter_topic = spec.host("DeadLetterTopic").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if let Some(list) = spec.host("Partition") {
+            let mut parts = Vec::new();
+            for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                parts.push(p.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    BridgeError::config(format!("setting Partition: \"{p}\" is not a partition number"))
+                })?);
+            }
+            if !parts.is_empty() {
+                o.partitions = Some(parts);
+            }
+        }
+        Ok(o)
+    }
 
-/// Per partition, the offsets handed out and not yet acknowledged in order, and the next
-/// offset to commit.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(u32::MAX);
+        self.retry_initial.saturating_mul(factor).min(self.retry_max)
+    }
+}
+
+/// One handed-out record of a partition.
+#[derive(Debug)]
+struct Pending {
+    offset: i64,
+    done: bool,
+    /// Kept only when a dead-letter topic may need it.
+    record: Option<Arc<ConsumedRecord>>,
+}
+
+/// Tracking of one owned partition.
 #[derive(Debug, Default)]
-struct PartitionAcks {
-    /// Offsets handed to the host, in the order they were polled, with their ack flag.
-    outstanding: VecDeque<(i64, bool)>,
-    /// One past the last offset of the gap-free acknowledged prefix.
+struct PartitionState {
+    outstanding: VecDeque<Pending>,
+    /// One past the last offset of the gap-free processed prefix.
     committable: Option<i64>,
-    /// The last offset committed successfully.
+    /// The last offset committed by this member.
     committed: Option<i64>,
+    /// The failing record and how often it failed.
+    failing: Option<(i64, u32)>,
+    /// Paused for a redelivery backoff until then.
+    paused_until: Option<Instant>,
 }
 
-/// Tracks acknowledgements so that a commit never passes a record that was not processed.
+/// What happened to a failed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NackOutcome {
+    /// The partition was rewound: the record comes again after the backoff.
+    Redeliver = 1,
+    /// The record went to the dead-letter topic and counts as processed.
+    DeadLettered = 2,
+    /// Attempts are exhausted and no dead-letter topic is set: logged and skipped.
+    GivenUp = 3,
+    /// The partition is no longer this member's: the new owner redelivers the record.
+    Discarded = 4,
+}
+
+/// Per-partition acknowledgement state: commits never pass an unprocessed record.
 #[derive(Debug, Default)]
 pub struct AckTracker {
-    parts: BTreeMap<(String, i32), PartitionAcks>,
+    parts: BTreeMap<(String, i32), PartitionState>,
 }
 
+type Tp = (String, i32);
+
 impl AckTracker {
-    /// Records that `offset` of a partition was handed to the host.
-    pub fn track(&mut self, topic: &str, partition: i32, offset: i64) {
+    /// Records that `offset` of a partition was handed to the host. An offset at or below one
+    /// still outstanding (redelivery after a rewind or seek) replaces those entries.
+    pub fn track(&mut self, topic: &str, partition: i32, offset: i64, record: Option<Arc<ConsumedRecord>>) {
         let p = self.parts.entry((topic.to_owned(), partition)).or_default();
-        p.outstanding.push_back((offset, false));
-    }
-
-    /// Marks a handed-out record processed; the committable offset advances over the
-    /// gap-free acknowledged prefix only.
-    pub fn ack(&mut self, topic: &str, partition: i32, offset: i64) -> Result<()> {
-        let p = self
-            .parts
-            .get_mut(&(topic.to_owned(), partition))
-            .ok_or_else(|| BridgeError::no_record(format!("no record of {topic} [{partition}] is outstanding")))?;
-        let slot = p
-            .outstanding
-            .iter_mut()
-            .find(|(o, _)| *o == offset)
-            .ok_or_else(|| BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding")))?;
-        slot.1 = true;
-        while let Some(&(o, true)) = p.outstanding.front() {
-            p.outstanding.pop_front();
-            p.committable = Some(o + 1);
+        while p.outstanding.back().is_some_and(|b| b.offset >= offset) {
+            p.outstanding.pop_back();
         }
-        Ok(())
+        p.outstanding.push_back(Pending { offset, done: false, record });
     }
 
-    /// The offsets to commit: per partition, one past the acknowledged prefix, where that
-    /// moved since the last successful commit.
-    pub fn pending_commits(&self) -> Vec<(String, i32, i64)> {
+    fn find(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<&mut PartitionState>> {
+        let Some(p) = self.parts.get_mut(&(topic.to_owned(), partition)) else {
+            return Ok(None); // not (or no longer) ours: discard
+        };
+        if !p.outstanding.iter().any(|x| x.offset == offset) {
+            return Err(BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding")));
+        }
+        Ok(Some(p))
+    }
+
+    /// Marks a handed-out record processed; `false` when its partition is not owned any more
+    /// (the acknowledgement is discarded). The committable offset advances only over the
+    /// gap-free processed prefix.
+    pub fn ack(&mut self, topic: &str, partition: i32, offset: i64) -> Result<bool> {
+        let Some(p) = self.find(topic, partition, offset)? else { return Ok(false) };
+        for x in p.outstanding.iter_mut().filter(|x| x.offset == offset) {
+            x.done = true;
+        }
+        if p.failing.is_some_and(|(o, _)| o == offset) {
+            p.failing = None;
+        }
+        while p.outstanding.front().is_some_and(|x| x.done) {
+            let x = p.outstanding.pop_front().expect("front exists");
+            p.committable = Some(x.offset + 1);
+        }
+        Ok(true)
+    }
+
+    /// Counts a failure of a handed-out record: its attempt number and the record (when
+    /// kept), or `None` when the partition is not owned any more.
+    fn fail(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<(u32, Option<Arc<ConsumedRecord>>)>> {
+        let Some(p) = self.find(topic, partition, offset)? else { return Ok(None) };
+        let attempts = match p.failing {
+            Some((o, n)) if o == offset => n + 1,
+            _ => 1,
+        };
+        p.failing = Some((offset, attempts));
+        let record = p.outstanding.iter().find(|x| x.offset == offset).and_then(|x| x.record.clone());
+        Ok(Some((attempts, record)))
+    }
+
+    /// Drops the record at `offset` and every later handed-out record of the partition from
+    /// tracking (they will be polled again) and pauses it until `until`.
+    fn rewind(&mut self, topic: &str, partition: i32, offset: i64, until: Instant) {
+        if let Some(p) = self.parts.get_mut(&(topic.to_owned(), partition)) {
+            p.outstanding.retain(|x| x.offset < offset);
+            p.paused_until = Some(until);
+        }
+    }
+
+    /// Partitions whose backoff is over (they are unpaused in the tracker).
+    fn due(&mut self, now: Instant) -> Vec<Tp> {
+        let mut out = Vec::new();
+        for (tp, p) in self.parts.iter_mut() {
+            if p.paused_until.is_some_and(|t| t <= now) {
+                p.paused_until = None;
+                out.push(tp.clone());
+            }
+        }
+        out
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.parts.values().filter_map(|p| p.paused_until).min()
+    }
+
+    /// The offsets to commit (of `only` partitions when given): one past the processed prefix,
+    /// where that moved since the last successful commit.
+    pub fn pending_commits(&self, only: Option<&[Tp]>) -> Vec<(String, i32, i64)> {
         self.parts
             .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
             .filter_map(|((t, p), a)| match a.committable {
                 Some(c) if a.committed != Some(c) => Some((t.clone(), *p, c)),
                 _ => None,
@@ -106,75 +255,233 @@ impl AckTracker {
             }
         }
     }
+
+    /// Forgets partitions this member no longer owns.
+    pub fn forget(&mut self, tps: &[Tp]) {
+        for tp in tps {
+            self.parts.remove(tp);
+        }
+    }
+
+    /// Starts a partition afresh (after an explicit seek).
+    fn reset(&mut self, topic: &str, partition: i32) {
+        self.parts.insert((topic.to_owned(), partition), PartitionState::default());
+    }
 }
 
-struct ConsumerState {
-    current: Option<ConsumedRecord>,
-    acks: AckTracker,
+/// The consumer's rdkafka context: logs, errors, and the acknowledgement state that the
+/// rebalance callback commits before partitions go.
+pub struct ConsumerCtx {
+    base: BridgeContext,
+    acks: Mutex<AckTracker>,
+    at_least_once: bool,
+    commit_timeout: Duration,
+}
+
+impl ClientContext for ConsumerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.base.log(level, fac, msg)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.base.error(error, reason)
+    }
+}
+
+impl ConsumerContext for ConsumerCtx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                if self.at_least_once && !consumer.assignment_lost() {
+                    // Commit what was processed before the partitions go; what was not is
+                    // redelivered to the new owner.
+                    if let Err(e) = commit_tracked(consumer, &self.acks, Some(&tps), self.commit_timeout) {
+                        self.base.log_error(&format!("commit before revocation failed, the new owner redelivers: {e}"));
+                    }
+                }
+                self.acks.lock().forget(&tps);
+                self.base.warn(&format!("partitions revoked: {}", describe(&tps)));
+            }
+            Rebalance::Assign(tpl) => {
+                let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                self.acks.lock().forget(&tps);
+                self.base.warn(&format!("partitions assigned: {}", describe(&tps)));
+            }
+            Rebalance::Error(e) => self.base.log_error(&format!("rebalance error: {e}")),
+        }
+    }
+}
+
+fn describe(tps: &[Tp]) -> String {
+    tps.iter().map(|(t, p)| format!("{t}[{p}]")).collect::<Vec<_>>().join(", ")
+}
+
+/// Commits the tracked offsets (of `only` partitions when given), retrying retriable
+/// failures until `timeout`. Returns how many partitions' offsets were committed.
+fn commit_tracked(
+    consumer: &BaseConsumer<ConsumerCtx>,
+    acks: &Mutex<AckTracker>,
+    only: Option<&[Tp]>,
+    timeout: Duration,
+) -> Result<usize> {
+    let pending = acks.lock().pending_commits(only);
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in &pending {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
+    }
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                acks.lock().committed(&pending);
+                return Ok(pending.len());
+            }
+            Err(e) => {
+                let err = BridgeError::from_kafka(&e, "commit");
+                if !err.retriable || Instant::now() + delay >= deadline {
+                    return Err(err);
+                }
+                consumer.context().base.warn(&format!("commit failed, retrying: {err}"));
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// A consumer handle's state.
 pub struct Consumer {
     inner: BaseConsumer<ConsumerCtx>,
-    state: Mutex<ConsumerState>,
+    options: ConsumerOptions,
+    current: Mutex<Option<Arc<ConsumedRecord>>>,
+    settings: Settings,
+    dead_letters: Mutex<Option<Producer>>,
 }
 
 impl Consumer {
-    /// Creates a consumer (the bridge defaults overridden by `settings`) subscribed to
-    /// `topics`, a comma-separated list.
-    pub fn new(settings: &Settings, topics: &str) -> Result<Self> {
-        let mut all = Settings::with_defaults(CONSUMER_DEFAULTS);
-        all.merge(settings);
+    /// Creates a consumer from the host's configuration, subscribed to `topics` (a comma
+    /// list), or assigned the partitions of the `Partition` setting.
+    pub fn new(spec: &ClientSpec, topics: &str) -> Result<Self> {
+        let options = ConsumerOptions::from_spec(spec)?;
+        let (mut all, mut warnings) = spec.librdkafka(CONSUMER_DEFAULTS)?;
+        let forced = if options.at_least_once { AT_LEAST_ONCE_FORCED } else { AUTO_COMMIT };
+        for (k, v) in forced {
+            if options.at_least_once && all.get(k).is_some_and(|old| old != *v) {
+                warnings.push(format!(
+                    "{k}={} from {} is overridden with {v}: AtLeastOnce commits only processed records",
+                    all.get(k).unwrap_or_default(),
+                    all.source_of(k)
+                ));
+            }
+            if !options.at_least_once && all.get(k).is_some() {
+                continue; // without AtLeastOnce the host's own choice stands
+            }
+            all.set_from(k, v, if options.at_least_once { "AtLeastOnce" } else { "the bridge's defaults" });
+        }
         if all.get("group.id").map_or(true, str::is_empty) {
-            return Err(BridgeError::config("a consumer needs a group id (group.id)"));
+            return Err(BridgeError::config("a consumer needs a group id (GroupID setting or group.id)"));
         }
         let (cfg, redactor) = all.to_client_config();
-        let ctx = ConsumerCtx { base: BridgeContext::new(redactor.clone()) };
+        let ctx = ConsumerCtx {
+            base: BridgeContext::new(redactor.clone()),
+            acks: Mutex::new(AckTracker::default()),
+            at_least_once: options.at_least_once,
+            commit_timeout: options.commit_timeout,
+        };
+        for w in warnings {
+            ctx.base.warn(&w);
+        }
         let inner: BaseConsumer<ConsumerCtx> =
             crate::boundary::sys::with_signals_blocked(|| BaseConsumer::from_config_and_context(&cfg, ctx))
-                .map_err(|e| BridgeError::from_kafka(&e, "creating the consumer").redacted(&redactor))?;
+                .map_err(|e| all.explain(&e, "creating the consumer", &redactor))?;
         let list: Vec<&str> = topics.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
         if list.is_empty() {
-            return Err(BridgeError::bad_argument("no topic to subscribe to"));
+            return Err(BridgeError::bad_argument("no topic to consume"));
         }
-        inner
-            .subscribe(&list)
-            .map_err(|e| BridgeError::from_kafka(&e, "subscribe").redacted(&redactor))?;
-        Ok(Consumer { inner, state: Mutex::new(ConsumerState { current: None, acks: AckTracker::default() }) })
+        match &options.partitions {
+            None => inner.subscribe(&list).map_err(|e| BridgeError::from_kafka(&e, "subscribe").redacted(&redactor))?,
+            Some(parts) => {
+                let mut tpl = TopicPartitionList::new();
+                for t in &list {
+                    for p in parts {
+                        // Offset::Stored: the group's committed offset, else auto.offset.reset.
+                        tpl.add_partition_offset(t, *p, Offset::Stored).map_err(|e| BridgeError::from_kafka(&e, "assign"))?;
+                    }
+                }
+                inner.assign(&tpl).map_err(|e| BridgeError::from_kafka(&e, "assign").redacted(&redactor))?;
+            }
+        }
+        Ok(Consumer { inner, options, current: Mutex::new(None), settings: all, dead_letters: Mutex::new(None) })
     }
 
     /// The context (logs, last error, redactor).
     pub fn context(&self) -> &BridgeContext {
-        self.inner.context().base_ref()
+        &self.inner.context().base
     }
 
-    /// Polls for one record within `timeout`; it becomes the current record and is tracked
-    /// as outstanding until acknowledged. `f` gets `None` when nothing arrived in time.
-    /// Transient client errors (a broker connection lost, a coordinator moving) are logged
-    /// and polling goes on: librdkafka recovers from them by itself. Others are returned.
+    /// The consumer's options.
+    pub fn options(&self) -> &ConsumerOptions {
+        &self.options
+    }
+
+    fn acks(&self) -> &Mutex<AckTracker> {
+        &self.inner.context().acks
+    }
+
+    fn resume_due(&self) {
+        let due = self.acks().lock().due(Instant::now());
+        if due.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &due {
+            tpl.add_partition(t, *p);
+        }
+        if let Err(e) = self.inner.resume(&tpl) {
+            self.context().log_error(&format!("resuming {} failed: {e}", describe(&due)));
+        }
+    }
+
+    /// Polls for one record within `timeout`; it becomes the current record (and, with
+    /// AtLeastOnce, is outstanding until acknowledged). `f` gets `None` when nothing arrived
+    /// in time. Transient client errors are logged and polling goes on (librdkafka recovers
+    /// from them by itself); others are returned.
     pub fn poll<T>(&self, timeout: Duration, f: impl FnOnce(Option<&ConsumedRecord>) -> T) -> Result<T> {
-        let mut st = self.state.lock();
-        st.current = None;
-        let deadline = std::time::Instant::now() + timeout;
+        *self.current.lock() = None;
+        let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.inner.poll(left) {
-                None => return Ok(f(None)),
+            self.resume_due();
+            let now = Instant::now();
+            let mut slice = deadline.saturating_duration_since(now);
+            if let Some(next) = self.acks().lock().next_due() {
+                slice = slice.min(next.saturating_duration_since(now));
+            }
+            match self.inner.poll(slice) {
+                None if Instant::now() >= deadline => return Ok(f(None)),
+                None => continue,
                 Some(Err(e)) => {
                     let err = BridgeError::from_kafka(&e, "poll").redacted(&self.context().redactor);
                     if !err.retriable || err.fatal {
                         return Err(err);
                     }
                     self.context().note_error(err);
-                    if left.is_zero() {
+                    if Instant::now() >= deadline {
                         return Ok(f(None));
                     }
                 }
                 Some(Ok(m)) => {
-                    let rec = ConsumedRecord::from_message(&m);
-                    st.acks.track(&rec.topic, rec.partition, rec.offset);
-                    let st = &mut *st;
-                    return Ok(f(Some(st.current.insert(rec))));
+                    let rec = Arc::new(ConsumedRecord::from_message(&m));
+                    if self.options.at_least_once {
+                        let keep = self.options.dead_letter_topic.is_some().then(|| rec.clone());
+                        self.acks().lock().track(&rec.topic, rec.partition, rec.offset, keep);
+                    }
+                    let r = f(Some(&rec));
+                    *self.current.lock() = Some(rec);
+                    return Ok(r);
                 }
             }
         }
@@ -182,55 +489,188 @@ impl Consumer {
 
     /// Runs `f` on the current (last polled) record.
     pub fn with_current<T>(&self, f: impl FnOnce(&ConsumedRecord) -> Result<T>) -> Result<T> {
-        let st = self.state.lock();
-        let rec = st.current.as_ref().ok_or_else(|| BridgeError::no_record("no current record: poll first"))?;
-        f(rec)
+        let cur = self.current.lock().clone();
+        let rec = cur.ok_or_else(|| BridgeError::no_record("no current record: poll first"))?;
+        f(&rec)
     }
 
-    /// Acknowledges a record as processed.
+    /// Acknowledges a record as processed. Without AtLeastOnce there is nothing to track.
     pub fn ack(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
-        self.state.lock().acks.ack(topic, partition, offset)
+        if !self.options.at_least_once {
+            return Ok(());
+        }
+        if !self.acks().lock().ack(topic, partition, offset)? {
+            tracing::debug!("ack for {topic}[{partition}]@{offset} discarded: partition not owned");
+        }
+        Ok(())
     }
 
-    /// Commits, synchronously, every acknowledged prefix not yet committed. Returns how many
-    /// partitions' offsets were committed.
+    /// Reports a record as failed: rewinds its partition for a redelivery after the backoff,
+    /// or after the last attempt sends it to the dead-letter topic (see [`NackOutcome`]).
+    pub fn nack(&self, topic: &str, partition: i32, offset: i64, error: &str) -> Result<NackOutcome> {
+        if !self.options.at_least_once {
+            return Ok(NackOutcome::GivenUp);
+        }
+        let Some((attempts, record)) = self.acks().lock().fail(topic, partition, offset)? else {
+            return Ok(NackOutcome::Discarded);
+        };
+        if self.options.max_attempts > 0 && attempts >= self.options.max_attempts {
+            match (&self.options.dead_letter_topic, record) {
+                (Some(dlt), Some(rec)) => match self.dead_letter(dlt, &rec, attempts, error) {
+                    Ok(()) => {
+                        self.context().warn(&format!(
+                            "{topic}[{partition}]@{offset} failed {attempts} times and was sent to {dlt}: {error}"
+                        ));
+                        self.acks().lock().ack(topic, partition, offset)?;
+                        return Ok(NackOutcome::DeadLettered);
+                    }
+                    Err(e) => {
+                        self.context().log_error(&format!("sending {topic}[{partition}]@{offset} to {dlt} failed: {e}"));
+                        self.rewind(topic, partition, offset, attempts)?;
+                        return Err(e);
+                    }
+                },
+                _ => {
+                    self.context().log_error(&format!(
+                        "{topic}[{partition}]@{offset} failed {attempts} times and is skipped (no DeadLetterTopic): {error}"
+                    ));
+                    self.acks().lock().ack(topic, partition, offset)?;
+                    return Ok(NackOutcome::GivenUp);
+                }
+            }
+        }
+        self.rewind(topic, partition, offset, attempts)?;
+        Ok(NackOutcome::Redeliver)
+    }
+
+    fn rewind(&self, topic: &str, partition: i32, offset: i64, attempts: u32) -> Result<()> {
+        let wait = self.options.backoff(attempts);
+        self.acks().lock().rewind(topic, partition, offset, Instant::now() + wait);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        self.inner.pause(&tpl).map_err(|e| BridgeError::from_kafka(&e, "pause"))?;
+        self.inner
+            .seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+            .map_err(|e| BridgeError::from_kafka(&e, "rewind (seek)"))?;
+        Ok(())
+    }
+
+    fn dead_letter(&self, topic: &str, rec: &ConsumedRecord, attempts: u32, error: &str) -> Result<()> {
+        let mut g = self.dead_letters.lock();
+        if g.is_none() {
+            *g = Some(Producer::from_settings(&producer_settings(&self.settings), Vec::new())?);
+        }
+        let producer = g.as_ref().expect("created above");
+        let mut headers: Vec<(&str, Option<&[u8]>)> = ProduceRecord::parse_headers(&rec.headers_blob)?;
+        let (p, o, a) = (rec.partition.to_string(), rec.offset.to_string(), attempts.to_string());
+        headers.extend([
+            ("x-original-topic", Some(rec.topic.as_bytes())),
+            ("x-original-partition", Some(p.as_bytes())),
+            ("x-original-offset", Some(o.as_bytes())),
+            ("x-attempts", Some(a.as_bytes())),
+            ("x-error", Some(error.as_bytes())),
+        ]);
+        producer.produce(&ProduceRecord {
+            topic,
+            partition: None,
+            key: rec.key.as_deref(),
+            value: rec.value.as_deref(),
+            headers,
+            timestamp: rec.timestamp,
+        })?;
+        Ok(())
+    }
+
+    /// Commits the processed offsets (retrying within the commit timeout). Returns how many
+    /// partitions moved. A failure leaves them pending for the next commit.
     pub fn commit(&self) -> Result<usize> {
-        let mut st = self.state.lock();
-        let pending = st.acks.pending_commits();
-        if pending.is_empty() {
+        if !self.options.at_least_once {
             return Ok(0);
         }
+        commit_tracked(&self.inner, self.acks(), None, self.options.commit_timeout).map_err(|e| {
+            self.context().warn(&format!("commit failed, offsets stay pending: {e}"));
+            e.redacted(&self.context().redactor)
+        })
+    }
+
+    /// Moves a partition's position: `mode` 0 to `value` as an offset, 1 to the first record
+    /// at or after `value` ms since the epoch, 2 to the beginning, 3 to the end. Returns the
+    /// offset it moved to (-2 beginning, -1 end). The partition must be assigned.
+    pub fn seek(&self, topic: &str, partition: i32, mode: i32, value: i64) -> Result<i64> {
+        let timeout = Duration::from_secs(10);
+        let offset = match mode {
+            0 if value >= 0 => Offset::Offset(value),
+            1 => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(topic, partition, Offset::Offset(value))
+                    .map_err(|e| BridgeError::from_kafka(&e, "seek"))?;
+                let got = self.inner.offsets_for_times(tpl, timeout).map_err(|e| BridgeError::from_kafka(&e, "offsets for time"))?;
+                got.find_partition(topic, partition).map(|e| e.offset()).unwrap_or(Offset::End)
+            }
+            2 => Offset::Beginning,
+            3 => Offset::End,
+            _ => return Err(BridgeError::bad_argument(format!("seek mode {mode} with value {value} is invalid"))),
+        };
+        let offset = match offset {
+            Offset::Offset(o) => Offset::Offset(o),
+            Offset::Beginning => Offset::Beginning,
+            _ => Offset::End,
+        };
+        self.inner.seek(topic, partition, offset, timeout).map_err(|e| {
+            let mut err = BridgeError::from_kafka(&e, "seek");
+            err.message.push_str(" (a partition can be sought once it is assigned: poll first in subscribe mode)");
+            err
+        })?;
+        self.acks().lock().reset(topic, partition);
         let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in &pending {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
-                .map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
-        }
-        self.inner
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| BridgeError::from_kafka(&e, "commit").redacted(&self.context().redactor))?;
-        st.acks.committed(&pending);
-        Ok(pending.len())
+        tpl.add_partition(topic, partition);
+        let _ = self.inner.resume(&tpl);
+        Ok(match offset {
+            Offset::Offset(o) => o,
+            Offset::Beginning => -2,
+            _ => -1,
+        })
     }
 
     /// The committed offset of a partition as the group coordinator has it (`None`: none).
     pub fn committed_offset(&self, topic: &str, partition: i32, timeout: Duration) -> Result<Option<i64>> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, partition);
-        let got = self
-            .inner
-            .committed_offsets(tpl, timeout)
-            .map_err(|e| BridgeError::from_kafka(&e, "committed offsets"))?;
+        let got = self.inner.committed_offsets(tpl, timeout).map_err(|e| BridgeError::from_kafka(&e, "committed offsets"))?;
         Ok(got.find_partition(topic, partition).and_then(|e| match e.offset() {
             Offset::Offset(o) => Some(o),
             _ => None,
         }))
     }
+
+    /// Commits what was processed, then leaves the group. The commit is bounded by the commit
+    /// timeout; leaving is bounded by librdkafka's own timeouts.
+    pub fn close(&self) -> Result<()> {
+        let committed = self.commit().map(|_| ());
+        if self.options.partitions.is_none() {
+            self.inner.unsubscribe();
+        }
+        if let Some(p) = self.dead_letters.lock().take() {
+            p.flush(Duration::from_secs(5));
+        }
+        committed
+    }
 }
 
-impl ConsumerCtx {
-    fn base_ref(&self) -> &BridgeContext {
-        &self.base
+/// The connection part of a consumer's settings, for its dead-letter producer.
+fn producer_settings(consumer: &Settings) -> Settings {
+    const CONSUMER_ONLY: &[&str] = &[
+        "group.", "enable.auto.", "auto.", "partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms",
+        "max.poll.interval.ms", "fetch.", "isolation.level", "queued.", "enable.partition.eof", "check.crcs",
+        "consume.callback.max.messages", "coordinator.query.interval.ms",
+    ];
+    let mut s = Settings::with_defaults(crate::producer::PRODUCER_DEFAULTS);
+    for (k, v) in consumer.iter() {
+        if !CONSUMER_ONLY.iter().any(|c| k.starts_with(c)) {
+            s.set_from(k, v, consumer.source_of(k));
+        }
     }
+    s
 }
 
 #[cfg(test)]
@@ -241,21 +681,52 @@ mod tests {
     fn commits_only_the_gap_free_prefix() {
         let mut t = AckTracker::default();
         for o in 10..15 {
-            t.track("t", 0, o);
+            t.track("t", 0, o, None);
         }
-        t.track("t", 1, 3);
+        t.track("t", 1, 3, None);
         t.ack("t", 0, 11).unwrap();
-        assert!(t.pending_commits().is_empty());
+        assert!(t.pending_commits(None).is_empty());
         t.ack("t", 0, 10).unwrap();
-        assert_eq!(t.pending_commits(), vec![("t".into(), 0, 12)]);
-        t.committed(&t.pending_commits());
-        assert!(t.pending_commits().is_empty());
+        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 12)]);
+        t.committed(&t.pending_commits(None));
+        assert!(t.pending_commits(None).is_empty());
         t.ack("t", 1, 3).unwrap();
         t.ack("t", 0, 13).unwrap();
-        assert_eq!(t.pending_commits(), vec![("t".into(), 1, 4)], "12 is not acked: 13 must wait");
+        assert_eq!(t.pending_commits(None), vec![("t".into(), 1, 4)], "12 is not acked: 13 must wait");
         t.ack("t", 0, 12).unwrap();
-        assert_eq!(t.pending_commits(), vec![("t".into(), 0, 14), ("t".into(), 1, 4)]);
+        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 14), ("t".into(), 1, 4)]);
         assert!(t.ack("t", 0, 99).is_err());
-        assert!(t.ack("u", 0, 1).is_err());
+        assert_eq!(t.ack("u", 0, 1).unwrap(), false, "unknown partition: discarded");
+    }
+
+    #[test]
+    fn a_failure_rewinds_and_redelivery_replaces_entries() {
+        let mut t = AckTracker::default();
+        for o in 0..4 {
+            t.track("t", 0, o, None);
+        }
+        t.ack("t", 0, 0).unwrap();
+        assert_eq!(t.fail("t", 0, 1).unwrap().unwrap().0, 1);
+        t.rewind("t", 0, 1, Instant::now());
+        assert!(t.ack("t", 0, 2).is_err(), "records after the failed one were dropped");
+        t.track("t", 0, 1, None);
+        assert_eq!(t.fail("t", 0, 1).unwrap().unwrap().0, 2, "attempts count on");
+        t.rewind("t", 0, 1, Instant::now());
+        t.track("t", 0, 1, None);
+        t.track("t", 0, 2, None);
+        t.ack("t", 0, 2).unwrap();
+        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 1)]);
+        t.ack("t", 0, 1).unwrap();
+        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 3)]);
+        t.forget(&[("t".into(), 0)]);
+        assert_eq!(t.ack("t", 0, 3).unwrap(), false);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let o = ConsumerOptions { retry_initial: Duration::from_millis(100), retry_max: Duration::from_millis(700), ..Default::default() };
+        let b: Vec<u128> = (1..=5).map(|a| o.backoff(a).as_millis()).collect();
+        assert_eq!(b, vec![100, 200, 400, 700, 700]);
+        assert_eq!(o.backoff(1000).as_millis(), 700);
     }
 }

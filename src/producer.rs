@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerConte
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::BridgeContext;
-use crate::config::Settings;
+use crate::config::{ClientSpec, Settings};
 use crate::error::{BridgeError, Result};
 use crate::message::ProduceRecord;
 
@@ -105,15 +105,22 @@ impl Staging {
 }
 
 impl Producer {
-    /// Creates a producer from the bridge defaults overridden by `settings`.
-    pub fn new(settings: &Settings) -> Result<Self> {
-        let mut all = Settings::with_defaults(PRODUCER_DEFAULTS);
-        all.merge(settings);
+    /// Creates a producer from the host's configuration over the bridge's defaults.
+    pub fn new(spec: &ClientSpec) -> Result<Self> {
+        let (all, warnings) = spec.librdkafka(PRODUCER_DEFAULTS)?;
+        Self::from_settings(&all, warnings)
+    }
+
+    /// Creates a producer from final librdkafka settings.
+    pub fn from_settings(all: &Settings, warnings: Vec<String>) -> Result<Self> {
         let (cfg, redactor) = all.to_client_config();
         let ctx = ProducerCtx { base: BridgeContext::new(redactor.clone()) };
+        for w in warnings {
+            ctx.base.warn(&w);
+        }
         // The polling thread rdkafka starts must not take the IRIS job's signals.
         let inner = crate::boundary::sys::with_signals_blocked(|| ThreadedProducer::from_config_and_context(&cfg, ctx))
-            .map_err(|e| BridgeError::from_kafka(&e, "creating the producer").redacted(&redactor))?;
+            .map_err(|e| all.explain(&e, "creating the producer", &redactor))?;
         let timeout_ms: u64 = all.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(300_000);
         Ok(Producer {
             inner,
@@ -149,6 +156,30 @@ impl Producer {
 
     /// Produces one record and waits for its delivery report.
     pub fn produce(&self, rec: &ProduceRecord<'_>) -> Result<Delivered> {
+        let started = Instant::now();
+        let slot = self.send(rec, started)?;
+        Self::wait(&slot, started + self.delivery_wait)
+    }
+
+    /// Produces every record, then waits for every delivery report; outcomes in input order.
+    pub fn produce_batch(&self, recs: &[ProduceRecord<'_>]) -> Vec<Result<Delivered>> {
+        let started = Instant::now();
+        let slots: Vec<Result<Arc<DeliverySlot>>> = recs.iter().map(|r| self.send(r, started)).collect();
+        slots
+            .into_iter()
+            .map(|s| s.and_then(|slot| Self::wait(&slot, started + self.delivery_wait)))
+            .collect()
+    }
+
+    fn wait(slot: &DeliverySlot, deadline: Instant) -> Result<Delivered> {
+        slot.wait(deadline).unwrap_or_else(|| {
+            Err(BridgeError::from_code(RDKafkaErrorCode::MessageTimedOut, "no delivery report in time"))
+        })
+    }
+
+    /// Hands a record to librdkafka (waiting while its queue is full); the slot gets the
+    /// delivery report.
+    fn send(&self, rec: &ProduceRecord<'_>, started: Instant) -> Result<Arc<DeliverySlot>> {
         let slot = Arc::new(DeliverySlot::default());
         let mut record = BaseRecord::<[u8], [u8], Arc<DeliverySlot>>::with_opaque_to(rec.topic, slot.clone());
         record.partition = rec.partition;
@@ -156,7 +187,6 @@ impl Producer {
         record.payload = rec.value;
         record.timestamp = rec.timestamp;
         record.headers = rec.owned_headers();
-        let started = Instant::now();
         loop {
             match self.inner.send(record) {
                 Ok(()) => break,
@@ -171,9 +201,7 @@ impl Producer {
                 }
             }
         }
-        slot.wait(started + self.delivery_wait).unwrap_or_else(|| {
-            Err(BridgeError::from_code(RDKafkaErrorCode::MessageTimedOut, "no delivery report in time"))
-        })
+        Ok(slot)
     }
 
     /// Flushes within `timeout` and returns how many records were still undelivered then.

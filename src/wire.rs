@@ -216,8 +216,91 @@ pub fn decode_record_frame(buf: &[u8]) -> Result<DecodedFrame> {
     })
 }
 
+/// One record of a produce batch, borrowed from the batch bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord<'a> {
+    /// Topic bytes (UTF-8).
+    pub topic: &'a [u8],
+    /// Partition, -1 for the partitioner.
+    pub partition: i32,
+    /// Produce flags (key / value present, timestamp set).
+    pub flags: i32,
+    /// Timestamp in ms (used when the flag says so).
+    pub timestamp: i64,
+    /// Key bytes.
+    pub key: &'a [u8],
+    /// Value bytes.
+    pub value: &'a [u8],
+    /// Headers (pairs layout).
+    pub headers: &'a [u8],
+}
+
+/// Decodes a produce batch: records of
+/// `topicLen,partition,flags,timestamp,keyLen,valueLen,headersLen,` followed by the topic, key,
+/// value and headers bytes.
+pub fn decode_batch(buf: &[u8]) -> Result<Vec<BatchRecord<'_>>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        let mut n = [0i64; 7];
+        for slot in n.iter_mut() {
+            *slot = parse_len(buf, &mut pos)?;
+        }
+        let [topic_len, partition, flags, timestamp, key_len, value_len, headers_len] = n;
+        let partition = i32::try_from(partition)
+            .ok()
+            .filter(|p| *p >= -1)
+            .ok_or_else(|| BridgeError::bad_argument(format!("partition {partition} is invalid")))?;
+        let flags = i32::try_from(flags).map_err(|_| BridgeError::bad_argument("bad flags"))?;
+        out.push(BatchRecord {
+            topic: take(buf, &mut pos, topic_len, "topic")?,
+            partition,
+            flags,
+            timestamp,
+            key: take(buf, &mut pos, key_len, "key")?,
+            value: take(buf, &mut pos, value_len, "value")?,
+            headers: take(buf, &mut pos, headers_len, "headers")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Encodes one batch record (the inverse of [`decode_batch`]).
+pub fn push_batch_record(out: &mut Vec<u8>, r: &BatchRecord<'_>) {
+    push_num(out, r.topic.len() as i64);
+    push_num(out, r.partition as i64);
+    push_num(out, r.flags as i64);
+    push_num(out, r.timestamp);
+    push_num(out, r.key.len() as i64);
+    push_num(out, r.value.len() as i64);
+    push_num(out, r.headers.len() as i64);
+    for part in [r.topic, r.key, r.value, r.headers] {
+        out.extend_from_slice(part);
+    }
+}
+
+/// Appends one batch outcome: `code,partition,offset,NAME;` (code 0 and name `OK` on success).
+pub fn push_outcome(out: &mut Vec<u8>, code: i32, partition: i32, offset: i64, name: &str) {
+    push_num(out, code as i64);
+    push_num(out, partition as i64);
+    push_num(out, offset);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b';');
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn batch_round_trip() {
+        let r = BatchRecord { topic: b"t", partition: -1, flags: 3, timestamp: 0, key: b"k,", value: b"", headers: b"1,1,ab" };
+        let mut buf = Vec::new();
+        push_batch_record(&mut buf, &r);
+        push_batch_record(&mut buf, &r);
+        assert_eq!(decode_batch(&buf).unwrap(), vec![r.clone(), r]);
+        assert!(decode_batch(b"1,-2,0,0,0,0,0,t").is_err());
+        assert!(decode_batch(b"5,0,0,0,0,0,0,t").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -22,6 +22,11 @@ const PINNED: &[(&str, &str)] = &[
     ("ConsumerAck", "8ibi8iP"),
     ("ConsumerCommit", "8iPP"),
     ("ConsumerClose", "8iP"),
+    ("ConsumerNack", "8ibi8ibPP"),
+    ("ConsumerSeek", "8ibii8iP8P"),
+    ("ClientLogs", "8iPB"),
+    ("ProduceBatch", "8ibPB"),
+    ("ProduceBatchLong", "8ijPJ"),
 ];
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::abi::{MAX_LONG_STRING, InBytes, InI32, InI64, InLong, OutBytes, OutI32, OutI64, OutLong, Status, ZfParam};
 use super::{guard, RawEntry, CONSUMERS, PRODUCERS};
-use crate::config::Settings;
+use crate::config::ClientSpec;
 use crate::consumer::Consumer;
 use crate::error::{BridgeError, Result};
 use crate::message::ProduceRecord;
@@ -65,10 +65,61 @@ pub(crate) mod produce_flags {
     pub const TIMESTAMP: i32 = 32;
 }
 
-fn settings_from(blob: &[u8]) -> Result<Settings> {
-    let mut s = Settings::default();
-    s.extend_raw(wire::decode_pairs(blob)?)?;
-    Ok(s)
+fn spec_from(blob: &[u8]) -> Result<ClientSpec> {
+    ClientSpec::parse(wire::decode_pairs(blob)?)
+}
+
+/// The log sink of a producer or consumer handle.
+fn with_client<T>(handle: i64, f: impl FnOnce(&crate::client::BridgeContext) -> Result<T>) -> Result<T> {
+    if let Ok(p) = PRODUCERS.get(handle) {
+        return f(p.context());
+    }
+    match CONSUMERS.get(handle) {
+        Ok(c) => f(c.context()),
+        Err(_) => Err(BridgeError::bad_handle(format!("{handle} is not a live producer or consumer handle"))),
+    }
+}
+
+fn record_from_batch<'a>(r: &wire::BatchRecord<'a>) -> Result<ProduceRecord<'a>> {
+    let topic = std::str::from_utf8(r.topic).map_err(|_| BridgeError::bad_argument("topic is not valid UTF-8"))?;
+    if topic.is_empty() {
+        return Err(BridgeError::bad_argument("no topic"));
+    }
+    Ok(ProduceRecord {
+        topic,
+        partition: (r.partition >= 0).then_some(r.partition),
+        key: (r.flags & produce_flags::KEY != 0).then_some(r.key),
+        value: (r.flags & produce_flags::VALUE != 0).then_some(r.value),
+        headers: ProduceRecord::parse_headers(r.headers)?,
+        timestamp: (r.flags & produce_flags::TIMESTAMP != 0).then_some(r.timestamp),
+    })
+}
+
+/// Room one batch outcome can take at most (`code,partition,offset,NAME;`).
+const OUTCOME_MAX: usize = 12 + 12 + 21 + 48 + 1;
+
+/// Produces a batch and encodes each record's outcome in input order. A batch whose outcomes
+/// might not fit `capacity` is refused before anything is sent.
+fn produce_batch(p: &Producer, blob: &[u8], capacity: usize) -> Result<Vec<u8>> {
+    let batch = wire::decode_batch(blob)?;
+    if batch.len() * OUTCOME_MAX > capacity {
+        return Err(BridgeError::too_large(format!(
+            "a batch of {} records may answer more than the reply capacity of {capacity} bytes; send at most {}",
+            batch.len(),
+            capacity / OUTCOME_MAX
+        )));
+    }
+    let recs: Vec<Result<ProduceRecord<'_>>> = batch.iter().map(record_from_batch).collect();
+    let valid: Vec<ProduceRecord<'_>> = recs.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut outcomes = p.produce_batch(&valid).into_iter();
+    let mut out = Vec::with_capacity(batch.len() * 16);
+    for r in recs {
+        match r.and_then(|_| outcomes.next().expect("one outcome per valid record")) {
+            Ok(d) => wire::push_outcome(&mut out, 0, d.partition, d.offset, "OK"),
+            Err(e) => wire::push_outcome(&mut out, e.code, -1, -1, &e.name),
+        }
+    }
+    Ok(out)
 }
 
 fn timeout_ms(ms: i32) -> Result<Duration> {
@@ -119,9 +170,10 @@ zf_table! {
         out.write(&bytes[..end])
     }
 
-    /// Creates a producer from librdkafka properties (pairs) over the bridge's defaults.
+    /// Creates a producer. `config` is pairs: librdkafka properties (a `#source` pair labels
+    /// the ones after it for error messages) and `host:<Setting>` IRIS settings, which win.
     fn ProducerNew(config: InBytes, status: Status, handle: OutI64) {
-        let producer = Producer::new(&settings_from(config.bytes()?)?)?;
+        let producer = Producer::new(&spec_from(config.bytes()?)?)?;
         handle.set(PRODUCERS.insert(producer)?)
     }
 
@@ -182,10 +234,11 @@ zf_table! {
         undelivered.set(left as i32)
     }
 
-    /// Creates a consumer from librdkafka properties (pairs; `group.id` required) subscribed
-    /// to `topics` (comma-separated).
+    /// Creates a consumer (config as for `ProducerNew`, plus the host settings AtLeastOnce,
+    /// MaxAttempts, RetryInitialMs, RetryMaxMs, DeadLetterTopic, Partition) subscribed to
+    /// `topics` (comma-separated), or assigned the `Partition` list of each.
     fn ConsumerNew(config: InBytes, topics: InBytes, status: Status, handle: OutI64) {
-        let c = Consumer::new(&settings_from(config.bytes()?)?, topics.text("topics")?)?;
+        let c = Consumer::new(&spec_from(config.bytes()?)?, topics.text("topics")?)?;
         handle.set(CONSUMERS.insert(c)?)
     }
 
@@ -237,9 +290,72 @@ zf_table! {
     /// Commits what was acknowledged, leaves the group and destroys the consumer.
     fn ConsumerClose(handle: InI64, status: Status) {
         let c = CONSUMERS.remove(handle.0)?;
-        let committed = c.commit();
+        let closed = c.close();
         drop(c);
-        committed.map(|_| ())
+        closed
+    }
+
+    /// Reports a record as failed (its `error` text goes to the log and dead-letter headers).
+    /// `outcome`: 1 redelivered after the backoff, 2 sent to the dead-letter topic, 3 given up
+    /// (attempts exhausted, no dead-letter topic), 4 discarded (partition no longer owned).
+    fn ConsumerNack(
+        handle: InI64, topic: InBytes, partition: InI32, offset: InI64, error: InBytes,
+        status: Status, outcome: OutI32
+    ) {
+        let c = CONSUMERS.get(handle.0)?;
+        let text = String::from_utf8_lossy(error.bytes()?);
+        let o = c.nack(topic.text("topic")?, partition.0, offset.0, &text)?;
+        outcome.set(o as i32)
+    }
+
+    /// Moves a partition: `mode` 0 to offset `value`, 1 to the first record at or after
+    /// timestamp `value` (ms), 2 to the beginning, 3 to the end; answers the offset (-2
+    /// beginning, -1 end). The partition must be assigned to this consumer.
+    fn ConsumerSeek(
+        handle: InI64, topic: InBytes, partition: InI32, mode: InI32, value: InI64,
+        status: Status, offset: OutI64
+    ) {
+        let c = CONSUMERS.get(handle.0)?;
+        offset.set(c.seek(topic.text("topic")?, partition.0, mode.0, value.0)?)
+    }
+
+    /// Takes the client's queued log lines (librdkafka's and the bridge's, secrets redacted),
+    /// oldest first, as many as fit: `<dropped>,` then pairs of `<level>|<facility>` and the
+    /// text. `dropped` counts lines lost to overflow since the last call.
+    fn ClientLogs(handle: InI64, status: Status, lines: OutBytes) {
+        let cap = lines.capacity();
+        let out = with_client(handle.0, |ctx| {
+            let mut body = Vec::new();
+            let (got, dropped) = ctx.logs.drain_while(|l| {
+                let need = l.message.len() + l.facility.len() + 32;
+                if body.len() + need + 24 > cap {
+                    return false;
+                }
+                let key = format!("{}|{}", l.level, l.facility);
+                wire::push_pair(&mut body, key.as_bytes(), Some(l.message.as_bytes()));
+                true
+            });
+            let _ = got;
+            let mut out = format!("{dropped},").into_bytes();
+            out.extend_from_slice(&body);
+            Ok(out)
+        })?;
+        lines.write(&out)
+    }
+
+    /// Produces a batch of small records (the batch layout) and waits for every delivery
+    /// report; answers `code,partition,offset,NAME;` per record in order.
+    fn ProduceBatch(handle: InI64, records: InBytes, status: Status, results: OutBytes) {
+        let p = PRODUCERS.get(handle.0)?;
+        let out = produce_batch(&p, records.bytes()?, results.capacity())?;
+        results.write(&out)
+    }
+
+    /// As `ProduceBatch`, with the batch and the outcomes as long strings.
+    fn ProduceBatchLong(handle: InI64, records: InLong, status: Status, results: OutLong) {
+        let p = PRODUCERS.get(handle.0)?;
+        let out = produce_batch(&p, records.bytes()?, MAX_LONG_STRING)?;
+        results.write(&out)
     }
 }
 

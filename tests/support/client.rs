@@ -284,6 +284,81 @@ impl Bridge {
         Ok(self.call("ConsumerCommit", &[h.into()])?.outputs[1].int())
     }
 
+    /// Reports a record failed; the outcome number (1 redeliver, 2 dead-lettered, 3 given up,
+    /// 4 discarded).
+    pub fn nack(&self, h: i64, topic: &str, partition: i32, offset: i64, error: &str) -> Result<i64, ZfError> {
+        let r = self.call(
+            "ConsumerNack",
+            &[h.into(), Arg::Bytes(topic.as_bytes()), partition.into(), offset.into(), Arg::Bytes(error.as_bytes())],
+        )?;
+        Ok(r.outputs[1].int())
+    }
+
+    /// Seeks a partition (mode 0 offset, 1 timestamp, 2 beginning, 3 end).
+    pub fn seek(&self, h: i64, topic: &str, partition: i32, mode: i32, value: i64) -> Result<i64, ZfError> {
+        let r = self.call("ConsumerSeek", &[h.into(), Arg::Bytes(topic.as_bytes()), partition.into(), mode.into(), value.into()])?;
+        Ok(r.outputs[1].int())
+    }
+
+    /// Drains a client's log lines: (dropped, [(level, facility, text)]).
+    pub fn logs(&self, h: i64) -> Result<(i64, Vec<(i32, String, String)>), ZfError> {
+        let mut all = Vec::new();
+        let mut dropped = 0;
+        loop {
+            let r = self.call("ClientLogs", &[h.into()])?;
+            let out = r.outputs[1].bytes();
+            let comma = out.iter().position(|&b| b == b',').expect("dropped count");
+            dropped += std::str::from_utf8(&out[..comma]).unwrap().parse::<i64>().unwrap();
+            let pairs = wire::decode_pairs(&out[comma + 1..]).expect("log pairs");
+            if pairs.is_empty() {
+                return Ok((dropped, all));
+            }
+            for (k, v) in pairs {
+                let k = String::from_utf8_lossy(k);
+                let (level, fac) = k.split_once('|').unwrap();
+                all.push((level.parse().unwrap(), fac.to_owned(), String::from_utf8_lossy(v.unwrap_or_default()).into_owned()));
+            }
+        }
+    }
+
+    /// Produces small records in one call; per record Ok((partition, offset)) or Err(name).
+    pub fn produce_batch(&self, h: i64, recs: &[Rec]) -> Result<Vec<Result<(i32, i64), String>>, ZfError> {
+        let headers: Vec<Vec<u8>> =
+            recs.iter().map(|r| wire::encode_pairs(r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())))).collect();
+        let mut blob = Vec::new();
+        for (r, hd) in recs.iter().zip(&headers) {
+            let flags = (r.key.is_some() as i32) * flags::KEY
+                | (r.value.is_some() as i32) * flags::VALUE
+                | (r.timestamp.is_some() as i32) * flags::TIMESTAMP;
+            wire::push_batch_record(
+                &mut blob,
+                &wire::BatchRecord {
+                    topic: r.topic.as_bytes(),
+                    partition: r.partition.unwrap_or(-1),
+                    flags,
+                    timestamp: r.timestamp.unwrap_or(0),
+                    key: r.key.as_deref().unwrap_or_default(),
+                    value: r.value.as_deref().unwrap_or_default(),
+                    headers: hd,
+                },
+            );
+        }
+        let entry = if self.transfer == Transfer::Long { "ProduceBatchLong" } else { "ProduceBatch" };
+        let r = self.call(entry, &[h.into(), Arg::Bytes(&blob)])?;
+        let text = String::from_utf8(r.outputs[1].bytes().to_vec()).unwrap();
+        Ok(text
+            .split_terminator(';')
+            .map(|o| {
+                let f: Vec<&str> = o.split(',').collect();
+                if f[0] == "0" {
+                    Ok((f[1].parse().unwrap(), f[2].parse().unwrap()))
+                } else {
+                    Err(f[3].to_owned())
+                }
+            })
+            .collect())
+    }
+
     pub fn consumer_close(&self, h: i64) -> Result<(), ZfError> {
         self.call("ConsumerClose", &[h.into()])?;
         Ok(())
