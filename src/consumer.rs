@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -31,9 +31,20 @@ use crate::error::{BridgeError, Result};
 use crate::message::{ConsumedRecord, ProduceRecord};
 use crate::producer::Producer;
 
-/// Defaults for every consumer: cooperative-sticky rebalancing, so a member joining or
-/// leaving does not stop the others.
-pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[("partition.assignment.strategy", "cooperative-sticky")];
+/// Defaults for every consumer:
+/// * `partition.assignment.strategy=cooperative-sticky`: a member joining or leaving does not
+///   stop the others;
+/// * `session.timeout.ms=10000` (heartbeats every 3 s, from librdkafka's own thread, so a busy
+///   IRIS job is not taken for dead — `max.poll.interval.ms` watches the job): a killed job's
+///   partitions move to the others within 10 s, and a close while the broker is unreachable
+///   (which waits for the session to expire) ends within the commit timeout plus 10 s;
+/// * `enable.metrics.push=false`: no telemetry push to the broker at shutdown.
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("session.timeout.ms", "10000"),
+    ("heartbeat.interval.ms", "3000"),
+    ("enable.metrics.push", "false"),
+];
 
 /// What AtLeastOnce forces: offsets are stored and committed only by the bridge.
 const AT_LEAST_ONCE_FORCED: &[(&str, &str)] = &[("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")];
@@ -276,6 +287,8 @@ pub struct ConsumerCtx {
     acks: Mutex<AckTracker>,
     at_least_once: bool,
     commit_timeout: Duration,
+    /// Set once close has committed: revocations during close do not commit again.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for ConsumerCtx {
@@ -292,7 +305,8 @@ impl ConsumerContext for ConsumerCtx {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
-                if self.at_least_once && !consumer.assignment_lost() {
+                let closing = self.closing.load(std::sync::atomic::Ordering::Acquire);
+                if self.at_least_once && !closing && !consumer.assignment_lost() {
                     // Commit what was processed before the partitions go; what was not is
                     // redelivered to the new owner.
                     if let Err(e) = commit_tracked(consumer, &self.acks, Some(&tps), self.commit_timeout) {
@@ -335,13 +349,13 @@ fn commit_tracked(
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
     loop {
-        match consumer.commit(&tpl, CommitMode::Sync) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match crate::boundary::sys::commit_within(consumer, &tpl, left) {
             Ok(()) => {
                 acks.lock().committed(&pending);
                 return Ok(pending.len());
             }
-            Err(e) => {
-                let err = BridgeError::from_kafka(&e, "commit");
+            Err(err) => {
                 if !err.retriable || Instant::now() + delay >= deadline {
                     return Err(err);
                 }
@@ -353,9 +367,12 @@ fn commit_tracked(
     }
 }
 
+/// How long a close may take to leave the group before the client is destroyed without it.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A consumer handle's state.
 pub struct Consumer {
-    inner: BaseConsumer<ConsumerCtx>,
+    inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
     current: Mutex<Option<Arc<ConsumedRecord>>>,
     settings: Settings,
@@ -391,6 +408,7 @@ impl Consumer {
             acks: Mutex::new(AckTracker::default()),
             at_least_once: options.at_least_once,
             commit_timeout: options.commit_timeout,
+            closing: std::sync::atomic::AtomicBool::new(false),
         };
         for w in warnings {
             ctx.base.warn(&w);
@@ -415,7 +433,13 @@ impl Consumer {
                 inner.assign(&tpl).map_err(|e| BridgeError::from_kafka(&e, "assign").redacted(&redactor))?;
             }
         }
-        Ok(Consumer { inner, options, current: Mutex::new(None), settings: all, dead_letters: Mutex::new(None) })
+        Ok(Consumer {
+            inner: crate::boundary::sys::ClosableConsumer::new(inner),
+            options,
+            current: Mutex::new(None),
+            settings: all,
+            dead_letters: Mutex::new(None),
+        })
     }
 
     /// The context (logs, last error, redactor).
@@ -643,17 +667,28 @@ impl Consumer {
         }))
     }
 
-    /// Commits what was processed, then leaves the group. The commit is bounded by the commit
-    /// timeout; leaving is bounded by librdkafka's own timeouts.
-    pub fn close(&self) -> Result<()> {
-        let committed = self.commit().map(|_| ());
-        if self.options.partitions.is_none() {
-            self.inner.unsubscribe();
-        }
+    /// Commits what was processed, then leaves the group, each bounded in time (the commit
+    /// timeout, then [`CLOSE_TIMEOUT`]); when the group cannot be left in time (broker gone)
+    /// the client is destroyed without leaving. Every thread of the consumer has stopped when
+    /// this returns.
+    pub fn close(&mut self) -> Result<()> {
+        let committed = self.commit();
+        self.inner.context().closing.store(true, std::sync::atomic::Ordering::Release);
         if let Some(p) = self.dead_letters.lock().take() {
             p.flush(Duration::from_secs(5));
         }
-        committed
+        // Leaving needs the group coordinator: when the commit could not reach it, or (with
+        // nothing to commit) a metadata request gets no answer, do not wait for it.
+        let reachable = match &committed {
+            Ok(n) if *n > 0 => true,
+            Ok(_) => self.inner.fetch_metadata(None, Duration::from_secs(2)).is_ok(),
+            Err(e) => !e.retriable,
+        };
+        let ctx = self.inner.context().clone();
+        if !self.inner.close_within(CLOSE_TIMEOUT, reachable) {
+            ctx.base.warn("the group could not be left (broker unreachable): closed without leaving");
+        }
+        committed.map(|_| ())
     }
 }
 

@@ -289,10 +289,8 @@ zf_table! {
 
     /// Commits what was acknowledged, leaves the group and destroys the consumer.
     fn ConsumerClose(handle: InI64, status: Status) {
-        let c = CONSUMERS.remove(handle.0)?;
-        let closed = c.close();
-        drop(c);
-        closed
+        let mut c = super::sole_owner(CONSUMERS.remove(handle.0)?);
+        c.close()
     }
 
     /// Reports a record as failed (its `error` text goes to the log and dead-letter headers).

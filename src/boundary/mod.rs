@@ -179,8 +179,21 @@ pub fn close_all() {
         drop(p);
     }
     for c in CONSUMERS.drain() {
-        let _ = c.commit();
-        drop(c);
+        let _ = sole_owner(c).close();
+    }
+}
+
+/// The object behind a handle that was just removed from its registry, once calls still
+/// running on it (from other threads) have finished.
+pub(crate) fn sole_owner<T>(mut arc: std::sync::Arc<T>) -> T {
+    loop {
+        match std::sync::Arc::try_unwrap(arc) {
+            Ok(v) => return v,
+            Err(again) => {
+                arc = again;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
     }
 }
 

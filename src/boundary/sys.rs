@@ -59,3 +59,122 @@ pub fn rdkafka_features() -> String {
         .and_then(|c| c.get("builtin.features"))
         .unwrap_or_default()
 }
+
+/// Commits `offsets` for `consumer` and waits at most `timeout` for the broker's answer
+/// (librdkafka's synchronous commit has no time limit and can block for minutes while the
+/// group coordinator is unreachable). A commit still unanswered then is reported as
+/// `TIMED_OUT` (retriable); its late answer is discarded.
+pub fn commit_within<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    offsets: &rdkafka::TopicPartitionList,
+    timeout: std::time::Duration,
+) -> crate::error::Result<()> {
+    use rdkafka::bindings as rd;
+    use rdkafka::consumer::Consumer;
+    use rdkafka::types::RDKafkaErrorCode;
+    let rk = consumer.client().native_ptr();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `rk` is the live client of `consumer` (borrowed for the call) and `offsets` a
+    // valid list; the queue we create is destroyed on every path below, and an event taken
+    // from it is destroyed after its fields (and its partition list, owned by the event) are read.
+    unsafe {
+        let q = rd::rd_kafka_queue_new(rk);
+        let err = rd::rd_kafka_commit_queue(rk, offsets.ptr(), q, None, std::ptr::null_mut());
+        if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd::rd_kafka_queue_destroy(q);
+            return Err(crate::error::BridgeError::from_code(RDKafkaErrorCode::from(err), "commit"));
+        }
+        let ev = rd::rd_kafka_queue_poll(q, ms);
+        if ev.is_null() {
+            rd::rd_kafka_queue_destroy(q);
+            return Err(crate::error::BridgeError::from_code(
+                RDKafkaErrorCode::OperationTimedOut,
+                &format!("commit: no answer within {} ms", ms),
+            ));
+        }
+        let mut err = rd::rd_kafka_event_error(ev);
+        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            let list = rd::rd_kafka_event_topic_partition_list(ev);
+            if !list.is_null() {
+                let l = &*list;
+                for i in 0..l.cnt.max(0) as usize {
+                    let e = (*l.elems.add(i)).err;
+                    if e != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                        err = e;
+                        break;
+                    }
+                }
+            }
+        }
+        rd::rd_kafka_event_destroy(ev);
+        rd::rd_kafka_queue_destroy(q);
+        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(crate::error::BridgeError::from_code(RDKafkaErrorCode::from(err), "commit"))
+        }
+    }
+}
+
+/// A consumer whose close is bounded in time: it leaves its group normally when it can, and
+/// otherwise (broker or coordinator unreachable) is destroyed without leaving, so that an IRIS
+/// job never hangs in OnTearDown. Either way every librdkafka thread of it has stopped when
+/// [`ClosableConsumer::close_within`] returns.
+pub struct ClosableConsumer<C: rdkafka::consumer::ConsumerContext> {
+    inner: std::mem::ManuallyDrop<rdkafka::consumer::BaseConsumer<C>>,
+    abandoned: bool,
+}
+
+impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
+    /// Wraps a consumer.
+    pub fn new(inner: rdkafka::consumer::BaseConsumer<C>) -> Self {
+        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), abandoned: false }
+    }
+
+    /// Leaves the group within `timeout` when `reachable`; returns `false` when that was not
+    /// possible and the client was destroyed without leaving (the group notices at its
+    /// session timeout). Not reachable: destroyed at once without trying to leave.
+    pub fn close_within(&mut self, timeout: std::time::Duration, reachable: bool) -> bool {
+        use rdkafka::consumer::Consumer;
+        if self.abandoned {
+            return false;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        if reachable && self.inner.close_queue().is_ok() {
+            while std::time::Instant::now() < deadline {
+                if self.inner.closed() {
+                    return true;
+                }
+                // Serves the revocation and close events; records still queued are dropped.
+                let _ = self.inner.poll(std::time::Duration::from_millis(100));
+            }
+            if self.inner.closed() {
+                return true;
+            }
+        }
+        let rk = self.inner.client().native_ptr();
+        // SAFETY: `rk` is this consumer's live client. After destroying it here the Rust
+        // wrapper is never used or dropped again (`abandoned`): its own Drop would destroy the
+        // client a second time. Its small allocations are leaked on this rare path only.
+        unsafe { rdkafka::bindings::rd_kafka_destroy_flags(rk, rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE) };
+        self.abandoned = true;
+        false
+    }
+}
+
+impl<C: rdkafka::consumer::ConsumerContext> std::ops::Deref for ClosableConsumer<C> {
+    type Target = rdkafka::consumer::BaseConsumer<C>;
+    fn deref(&self) -> &Self::Target {
+        assert!(!self.abandoned, "consumer used after it was destroyed");
+        &self.inner
+    }
+}
+
+impl<C: rdkafka::consumer::ConsumerContext> Drop for ClosableConsumer<C> {
+    fn drop(&mut self) {
+        if !self.abandoned {
+            // SAFETY: dropped exactly once, here, and only when not destroyed natively.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) }
+        }
+    }
+}
