@@ -70,12 +70,14 @@ pub struct BridgeContext {
     pub logs: LogSink,
     /// The last error event librdkafka raised on its own threads.
     pub last_error: Mutex<Option<BridgeError>>,
+    /// librdkafka's latest statistics JSON (with `statistics.interval.ms` > 0).
+    pub stats: Mutex<Option<Vec<u8>>>,
 }
 
 impl BridgeContext {
     /// A context that redacts with `redactor`.
     pub fn new(redactor: Redactor) -> Self {
-        BridgeContext { redactor, logs: LogSink::default(), last_error: Mutex::new(None) }
+        BridgeContext { redactor, logs: LogSink::default(), last_error: Mutex::new(None), stats: Mutex::new(None) }
     }
 }
 
@@ -112,4 +114,37 @@ impl ClientContext for BridgeContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.note_error(BridgeError::from_kafka(&error, reason).redacted(&self.redactor));
     }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        *self.stats.lock() = Some(statistics.to_vec());
+    }
+}
+
+/// Per-partition consumer lag from a statistics JSON: `topic,partition,committed,position,
+/// high watermark,lag;` for every partition with a known position (-1 = unknown).
+pub fn lag_summary(stats: &[u8]) -> String {
+    let mut out = String::new();
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(stats) else { return out };
+    let Some(topics) = v.get("topics").and_then(|t| t.as_object()) else { return out };
+    for (topic, t) in topics {
+        let Some(parts) = t.get("partitions").and_then(|p| p.as_object()) else { continue };
+        for (p, pv) in parts {
+            let Ok(partition) = p.parse::<i32>() else { continue };
+            if partition < 0 {
+                continue;
+            }
+            if pv.get("fetch_state").and_then(|s| s.as_str()).is_none_or(|s| s == "none") {
+                continue; // not assigned to this consumer
+            }
+            let n = |k: &str| pv.get(k).and_then(|x| x.as_i64()).unwrap_or(-1);
+            out.push_str(&format!(
+                "{topic},{partition},{},{},{},{};",
+                n("committed_offset"),
+                n("app_offset"),
+                n("hi_offset"),
+                n("consumer_lag")
+            ));
+        }
+    }
+    out
 }

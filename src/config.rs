@@ -166,6 +166,9 @@ mod tests {
             (&b"linger.ms"[..], Some(&b"20"[..])),
             (&b"host:Servers"[..], Some(&b"host:9092"[..])),
             (&b"host:ClientID"[..], Some(&b""[..])),
+            (&b"default:GroupID"[..], Some(&b"IRIS-USER"[..])),
+            (&b"group.id"[..], Some(&b"from-table"[..])),
+            (&b"default:DeliveryTimeout"[..], Some(&b"30"[..])),
         ]);
         let spec = ClientSpec::parse(crate::wire::decode_pairs(&blob).unwrap()).unwrap();
         let (s, _) = spec.librdkafka(&[("linger.ms", "5"), ("client.id", "dflt")]).unwrap();
@@ -173,6 +176,8 @@ mod tests {
         assert_eq!(s.get("linger.ms"), Some("20"));
         assert_eq!(s.source_of("linger.ms"), "lookup table \"Shared\"");
         assert_eq!(s.get("client.id"), Some("dflt"), "an empty host setting means not set");
+        assert_eq!(s.get("group.id"), Some("from-table"), "a table row beats a setting left at its default");
+        assert_eq!(s.get("message.timeout.ms"), Some("30000"), "a default setting beats the library default");
     }
 
     #[test]
@@ -183,13 +188,13 @@ mod tests {
         std::fs::write(&jks, [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).unwrap();
         let mut host = std::collections::BTreeMap::new();
         host.insert("TrustStoreLocation".to_owned(), jks.display().to_string());
-        let e = ClientSpec { raw: Settings::default(), host }.librdkafka(&[]).unwrap_err();
+        let e = ClientSpec { host, ..Default::default() }.librdkafka(&[]).unwrap_err();
         assert!(e.message.contains("keytool -exportcert -rfc"), "{e}");
         let pem = dir.join("ca.pem");
         std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
         let mut host = std::collections::BTreeMap::new();
         host.insert("TrustStoreLocation".to_owned(), pem.display().to_string());
-        let (s, _) = ClientSpec { raw: Settings::default(), host }.librdkafka(&[]).unwrap();
+        let (s, _) = ClientSpec { host, ..Default::default() }.librdkafka(&[]).unwrap();
         assert_eq!(s.get("ssl.ca.location"), Some(pem.to_str().unwrap()));
     }
 
@@ -216,6 +221,9 @@ impl Settings {
 pub const SOURCE_KEY: &str = "#source";
 /// Prefix of a host setting given by its IRIS name (`host:Servers`, `host:Password`).
 pub const HOST_PREFIX: &str = "host:";
+/// Prefix of a host setting still at its class default (`default:Servers`): mapped like a
+/// host setting but ranked below the lookup-table rows, so a shared table can set it.
+pub const DEFAULT_PREFIX: &str = "default:";
 
 /// A client's configuration as the host sends it: librdkafka pairs (lookup-table rows and
 /// passthrough properties, each labelled with its source) and host settings by their IRIS
@@ -227,6 +235,8 @@ pub struct ClientSpec {
     pub raw: Settings,
     /// Host settings by IRIS name, non-empty values only.
     pub host: std::collections::BTreeMap<String, String>,
+    /// Host settings left at their class defaults (below the table rows).
+    pub host_defaults: std::collections::BTreeMap<String, String>,
 }
 
 impl ClientSpec {
@@ -245,6 +255,10 @@ impl ClientSpec {
                 if !value.is_empty() {
                     spec.host.insert(name.to_owned(), value);
                 }
+            } else if let Some(name) = key.strip_prefix(DEFAULT_PREFIX) {
+                if !value.is_empty() {
+                    spec.host_defaults.insert(name.to_owned(), value);
+                }
             } else {
                 raw.set_from(&key, &value, &source);
             }
@@ -253,9 +267,9 @@ impl ClientSpec {
         Ok(spec)
     }
 
-    /// A host setting's non-empty value.
+    /// A host setting's non-empty value (an explicit one, else its class default).
     pub fn host(&self, name: &str) -> Option<&str> {
-        self.host.get(name).map(String::as_str)
+        self.host.get(name).or_else(|| self.host_defaults.get(name)).map(String::as_str)
     }
 
     /// A host setting parsed as a number.
@@ -270,17 +284,25 @@ impl ClientSpec {
         }
     }
 
-    /// The librdkafka settings: `defaults`, then the pairs, then the mapped host settings.
-    /// Also returns warnings for the host's Event Log.
+    /// The librdkafka settings: `defaults`, then the host settings still at their class
+    /// defaults, then the pairs, then the host's explicit settings. Also returns warnings for
+    /// the host's Event Log.
     pub fn librdkafka(&self, defaults: &[(&str, &str)]) -> Result<(Settings, Vec<String>)> {
         let mut out = Settings::default();
         for (k, v) in defaults {
             out.set_from(k, v, "the bridge's defaults");
         }
-        out.merge(&self.raw);
         let mut warnings = Vec::new();
+        let mut all = self.host_defaults.clone();
+        all.extend(self.host.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (name, value) in &self.host_defaults {
+            for (k, v) in map_host_setting(name, value, &all, &mut warnings)? {
+                out.set_from(&k, &v, &format!("setting {name} (default)"));
+            }
+        }
+        out.merge(&self.raw);
         for (name, value) in &self.host {
-            for (k, v) in map_host_setting(name, value, &self.host, &mut warnings)? {
+            for (k, v) in map_host_setting(name, value, &all, &mut warnings)? {
                 out.set_from(&k, &v, &format!("setting {name}"));
             }
         }

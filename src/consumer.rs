@@ -295,6 +295,9 @@ impl ClientContext for ConsumerCtx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
         self.base.log(level, fac, msg)
     }
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.base.stats_raw(statistics)
+    }
     fn error(&self, error: KafkaError, reason: &str) {
         self.base.error(error, reason)
     }
@@ -527,6 +530,21 @@ impl Consumer {
             tracing::debug!("ack for {topic}[{partition}]@{offset} discarded: partition not owned");
         }
         Ok(())
+    }
+
+    /// Settles the current (last polled) record: `outcome` 1 processed (ack), 2 failed (nack
+    /// with `error`), 0 nothing to settle. Returns the nack outcome when there was one.
+    pub fn settle_current(&self, outcome: i32, error: &str) -> Result<Option<NackOutcome>> {
+        if outcome == 0 {
+            return Ok(None);
+        }
+        let cur = self.current.lock().clone();
+        let rec = cur.ok_or_else(|| BridgeError::no_record("no current record to settle: poll first"))?;
+        match outcome {
+            1 => self.ack(&rec.topic, rec.partition, rec.offset).map(|_| None),
+            2 => self.nack(&rec.topic, rec.partition, rec.offset, error).map(Some),
+            _ => Err(BridgeError::bad_argument(format!("outcome {outcome} is not 0 (none), 1 (ok) or 2 (failed)"))),
+        }
     }
 
     /// Reports a record as failed: rewinds its partition for a redelivery after the backoff,

@@ -67,6 +67,9 @@ impl ClientContext for ProducerCtx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
         self.base.log(level, fac, msg)
     }
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.base.stats_raw(statistics)
+    }
     fn error(&self, error: KafkaError, reason: &str) {
         self.base.error(error, reason)
     }

@@ -27,6 +27,12 @@ const PINNED: &[(&str, &str)] = &[
     ("ClientLogs", "8iPB"),
     ("ProduceBatch", "8ibPB"),
     ("ProduceBatchLong", "8ijPJ"),
+    ("ProducerStageReset", "8iP"),
+    ("ProducerNewLong", "jP8P"),
+    ("ConsumerNewLong", "jbP8P"),
+    ("ConsumerNext", "8iibiPPB"),
+    ("ClientStatistics", "8iPJ"),
+    ("ConsumerLag", "8iPB"),
 ];
 
 #[test]
@@ -154,7 +160,9 @@ fn version_and_empty_last_error_shapes() {
     let v = b.host.call("Version", &[]).unwrap();
     let v = String::from_utf8(v.joined).unwrap();
     assert!(v.starts_with("iriskafka ") && v.contains("librdkafka 2."), "{v}");
-    let features: Vec<&str> = v.split("features=").nth(1).unwrap().split(',').collect();
+    let features: Vec<&str> = v.split("features=").nth(1).unwrap().split(' ').next().unwrap().split(',').collect();
+    let entries: usize = v.split("entries=").nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(entries, PINNED.len());
     for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "gzip", "snappy", "lz4", "zstd"] {
         assert!(features.contains(&f), "librdkafka is built without {f}: {v}");
     }

@@ -140,8 +140,31 @@ thread_local! {
     static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Polls one record within `timeout` ms and writes its frame (nothing when none arrived),
+/// reusing one buffer per thread.
+fn poll_into(c: &Consumer, timeout: i32, record: &mut OutBytes) -> Result<()> {
+    let cap = record.capacity();
+    FRAME.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let got = c.poll(timeout_ms(timeout)?, |rec| match rec {
+            Some(r) => {
+                wire::encode_record_frame(r, cap, &mut buf);
+                true
+            }
+            None => false,
+        })?;
+        if got {
+            record.write(&buf)
+        } else {
+            Ok(())
+        }
+    })
+}
+
 zf_table! {
-    /// Versions: `iriskafka <version> librdkafka <version> <target> <profile> features=<list>`.
+    /// Versions: `iriskafka <version> librdkafka <version> <target> <profile> features=<list>
+    /// entries=<table size>` (an ObjectScript include generated for a larger table needs a newer
+    /// library).
     fn Version(out: OutBytes) {
         let v = format!(
             "iriskafka {} librdkafka {} {} {} features={}",
@@ -151,6 +174,7 @@ zf_table! {
             env!("IRISKAFKA_BUILD_PROFILE"),
             super::sys::rdkafka_features()
         );
+        let v = format!("{v} entries={}", raw_entries().len());
         out.write(v.as_bytes())
     }
 
@@ -187,15 +211,16 @@ zf_table! {
     ) {
         let p = PRODUCERS.get(handle.0)?;
         let flags = flags.0;
-        let topic = topic.text("topic")?;
-        if topic.is_empty() {
-            return Err(BridgeError::bad_argument("no topic"));
-        }
-        if partition.0 < -1 {
-            return Err(BridgeError::bad_argument(format!("partition {} is invalid", partition.0)));
-        }
-        let (key, value, headers) = (key.bytes()?, value.bytes()?, headers.bytes()?);
+        // Whatever happens below, the staged fields are used up by this call.
         let delivered = p.with_staged(|staged| {
+            let topic = topic.text("topic")?;
+            if topic.is_empty() {
+                return Err(BridgeError::bad_argument("no topic"));
+            }
+            if partition.0 < -1 {
+                return Err(BridgeError::bad_argument(format!("partition {} is invalid", partition.0)));
+            }
+            let (key, value, headers) = (key.bytes()?, value.bytes()?, headers.bytes()?);
             let key = if flags & produce_flags::KEY_STAGED != 0 { staged.field(field::KEY) } else { key };
             let value = if flags & produce_flags::VALUE_STAGED != 0 { staged.field(field::VALUE) } else { value };
             let headers = if flags & produce_flags::HEADERS_STAGED != 0 { staged.field(field::HEADERS) } else { headers };
@@ -246,18 +271,7 @@ zf_table! {
     /// empty when none arrived. The record becomes current and outstanding until acked.
     fn ConsumerPoll(handle: InI64, timeout: InI32, status: Status, record: OutBytes) {
         let c = CONSUMERS.get(handle.0)?;
-        let cap = record.capacity();
-        FRAME.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            let got = c.poll(timeout_ms(timeout.0)?, |rec| match rec {
-                Some(r) => {
-                    wire::encode_record_frame(r, cap, &mut buf);
-                    true
-                }
-                None => false,
-            })?;
-            if got { record.write(&buf) } else { Ok(()) }
-        })
+        poll_into(&c, timeout.0, &mut record)
     }
 
     /// Reads up to the reply capacity of a field (1 key, 2 value, 3 headers) of the current
@@ -354,6 +368,55 @@ zf_table! {
         let p = PRODUCERS.get(handle.0)?;
         let out = produce_batch(&p, records.bytes()?, MAX_LONG_STRING)?;
         results.write(&out)
+    }
+
+    /// Discards whatever was staged for the next `Produce` (after an aborted sequence).
+    fn ProducerStageReset(handle: InI64, status: Status) {
+        PRODUCERS.get(handle.0)?.with_staged(|_| ());
+        Ok(())
+    }
+
+    /// As `ProducerNew`, with the configuration as a long string (inline PEM and the like).
+    fn ProducerNewLong(config: InLong, status: Status, handle: OutI64) {
+        let producer = Producer::new(&spec_from(config.bytes()?)?)?;
+        handle.set(PRODUCERS.insert(producer)?)
+    }
+
+    /// As `ConsumerNew`, with the configuration as a long string.
+    fn ConsumerNewLong(config: InLong, topics: InBytes, status: Status, handle: OutI64) {
+        let c = Consumer::new(&spec_from(config.bytes()?)?, topics.text("topics")?)?;
+        handle.set(CONSUMERS.insert(c)?)
+    }
+
+    /// Settles the current record and polls the next in one call (one call per record):
+    /// `outcome` 1 processed, 2 failed (with `error`), 0 nothing to settle (first call). On a
+    /// failed settle nothing is polled. `nack` is the ConsumerNack outcome (0 when none);
+    /// `record` the next frame, empty when none arrived within `timeout_ms`.
+    fn ConsumerNext(
+        handle: InI64, outcome: InI32, error: InBytes, timeout: InI32,
+        status: Status, nack: OutI32, record: OutBytes
+    ) {
+        let c = CONSUMERS.get(handle.0)?;
+        let text = String::from_utf8_lossy(error.bytes()?);
+        if let Some(o) = c.settle_current(outcome.0, &text)? {
+            nack.set(o as i32)?;
+        }
+        poll_into(&c, timeout.0, &mut record)
+    }
+
+    /// librdkafka's latest statistics JSON for a producer or consumer (emitted every
+    /// `statistics.interval.ms`; empty until the first one). Secrets never appear in it.
+    fn ClientStatistics(handle: InI64, status: Status, json: OutLong) {
+        let stats = with_client(handle.0, |ctx| Ok(ctx.stats.lock().clone().unwrap_or_default()))?;
+        json.write(&stats)
+    }
+
+    /// Per assigned partition: `topic,partition,committed,position,high watermark,lag;` from
+    /// the latest statistics (needs `statistics.interval.ms` > 0; -1 = not known yet).
+    fn ConsumerLag(handle: InI64, status: Status, summary: OutBytes) {
+        let c = CONSUMERS.get(handle.0)?;
+        let stats = c.context().stats.lock().clone().unwrap_or_default();
+        summary.write(crate::client::lag_summary(&stats).as_bytes())
     }
 }
 
