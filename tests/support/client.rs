@@ -228,6 +228,11 @@ impl Bridge {
         // The joined $ZF result is "status,frame": the ObjectScript takes the frame after the
         // first comma; check that both views agree.
         assert_eq!(&r.joined[2..], frame, "joined output is status,frame");
+        self.decode_frame(h, frame)
+    }
+
+    /// Decodes a record frame, reading the fields it left out.
+    fn decode_frame(&self, h: i64, frame: &[u8]) -> Result<Option<Consumed>, ZfError> {
         if frame.is_empty() {
             return Ok(None);
         }
@@ -357,6 +362,34 @@ impl Bridge {
                 }
             })
             .collect())
+    }
+
+    /// `ConsumerNext`: settles the current record (0 none, 1 ok, 2 failed) and polls the next;
+    /// (nack outcome, next record with every field read in full).
+    pub fn next(&self, h: i64, outcome: i32, error: &str, timeout_ms: i32) -> Result<(i64, Option<Consumed>), ZfError> {
+        let r = self.call("ConsumerNext", &[h.into(), outcome.into(), Arg::Bytes(error.as_bytes()), timeout_ms.into()])?;
+        let nack = r.outputs[1].int();
+        let frame = r.outputs[2].bytes().to_vec();
+        Ok((nack, self.decode_frame(h, &frame)?))
+    }
+
+    /// `ConsumerLag` rows: (topic, partition, committed, position, high, lag).
+    pub fn lag(&self, h: i64) -> Result<Vec<(String, i32, i64, i64, i64, i64)>, ZfError> {
+        let r = self.call("ConsumerLag", &[h.into()])?;
+        let text = String::from_utf8(r.outputs[1].bytes().to_vec()).unwrap();
+        Ok(text
+            .split_terminator(';')
+            .map(|row| {
+                let f: Vec<&str> = row.rsplitn(6, ',').collect();
+                (f[5].to_owned(), f[4].parse().unwrap(), f[3].parse().unwrap(), f[2].parse().unwrap(), f[1].parse().unwrap(), f[0].parse().unwrap())
+            })
+            .collect())
+    }
+
+    /// `ClientStatistics` JSON text.
+    pub fn statistics(&self, h: i64) -> Result<String, ZfError> {
+        let r = self.call("ClientStatistics", &[h.into()])?;
+        Ok(String::from_utf8(r.outputs[1].bytes().to_vec()).unwrap())
     }
 
     pub fn consumer_close(&self, h: i64) -> Result<(), ZfError> {

@@ -1,0 +1,397 @@
+//! Kafka.Service.Consumer's native side through the host emulator, against the real broker:
+//! AtLeastOnce redelivery and dead letters, the auto-commit override, assign mode, seeks,
+//! start positions, one call per record, lag; and commit faults on the mock cluster.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use support::client::{Bridge, Consumed, Rec};
+use support::{create_topic, unique, Broker};
+
+fn cfg(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn consumer(b: &Bridge, k: &Broker, group: &str, topic: &str, extra: &[(&str, &str)]) -> i64 {
+    let mut c = cfg(&[
+        ("host:Servers", &k.bootstrap),
+        ("host:GroupID", group),
+        ("host:AutoOffsetReset", "earliest"),
+        ("host:AtLeastOnce", "1"),
+    ]);
+    c.extend(cfg(extra));
+    let c: Vec<(&str, &str)> = c.iter().map(|(a, v)| (a.as_str(), v.as_str())).collect();
+    b.consumer_new(&c, topic).unwrap()
+}
+
+fn produce(b: &Bridge, k: &Broker, recs: &[Rec]) -> Vec<(i32, i64)> {
+    let p = b.producer_new(&[("host:Servers", &k.bootstrap)]).unwrap();
+    let out = recs.iter().map(|r| b.produce(p, r).map(|(pa, o, _)| (pa, o)).unwrap()).collect();
+    b.producer_close(p, 5000).unwrap();
+    out
+}
+
+fn rec(topic: &str, partition: i32, value: &str) -> Rec {
+    Rec { topic: topic.into(), partition: Some(partition), value: Some(value.as_bytes().to_vec()), ..Default::default() }
+}
+
+fn text(r: &Consumed) -> String {
+    String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()
+}
+
+#[test]
+fn a_failed_record_comes_back_in_order_after_a_backoff_while_other_partitions_flow() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("nack");
+    create_topic(&k.bootstrap, &topic, 2);
+    produce(&b, &k, &[rec(&topic, 0, "a"), rec(&topic, 0, "b"), rec(&topic, 0, "c"), rec(&topic, 1, "x"), rec(&topic, 1, "y")]);
+    let group = unique("g");
+    let c = consumer(&b, &k, &group, &topic, &[("host:RetryInitialMs", "400"), ("host:RetryMaxMs", "2000")]);
+    let start = Instant::now();
+    let mut events: Vec<(String, u128)> = Vec::new();
+    let mut b_failures = 0;
+    let (mut outcome, mut error) = (0, String::new());
+    while events.iter().filter(|(e, _)| e.starts_with("ok")).count() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(60), "stuck: {events:?}");
+        let (_, next) = b.next(c, outcome, &error, 200).unwrap();
+        let Some(r) = next else {
+            outcome = 0;
+            continue;
+        };
+        let v = text(&r);
+        if v == "b" && b_failures < 2 {
+            b_failures += 1;
+            (outcome, error) = (2, format!("target refused b (attempt {b_failures})"));
+            events.push((format!("fail {v}"), start.elapsed().as_millis()));
+        } else {
+            (outcome, error) = (1, String::new());
+            events.push((format!("ok {v}"), start.elapsed().as_millis()));
+        }
+    }
+    b.next(c, outcome, &error, 0).unwrap();
+    let p0: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).filter(|e| e.ends_with(['a', 'b', 'c'])).collect();
+    assert_eq!(p0, ["ok a", "fail b", "fail b", "ok b", "ok c"], "partition 0 in order: {events:?}");
+    let at = |name: &str, nth: usize| events.iter().filter(|(e, _)| e.ends_with(name)).nth(nth).unwrap().1;
+    assert!(at("b", 1) - at("b", 0) >= 380, "first backoff ≥ 400 ms: {events:?}");
+    assert!(at("b", 2) - at("b", 1) >= 780, "second backoff doubles: {events:?}");
+    assert!(at("y", 0) < at("b", 2), "partition 1 kept flowing while partition 0 waited: {events:?}");
+    assert_eq!(b.commit(c).unwrap(), 2);
+    b.consumer_close(c).unwrap();
+    // Everything was processed and committed: the group sees only a new record.
+    produce(&b, &k, &[rec(&topic, 0, "d")]);
+    let c = consumer(&b, &k, &group, &topic, &[]);
+    let r = b.poll_until(c, 30_000).unwrap().unwrap();
+    assert_eq!(text(&r), "d");
+    b.consumer_close(c).unwrap();
+}
+
+#[test]
+fn a_poison_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("poison");
+    let dlt = format!("{topic}.DLT");
+    create_topic(&k.bootstrap, &topic, 1);
+    create_topic(&k.bootstrap, &dlt, 1);
+    let mut poison = rec(&topic, 0, "poison");
+    poison.key = Some(b"k1".to_vec());
+    poison.headers = vec![("trace".into(), Some(b"t-1".to_vec()))];
+    let at = produce(&b, &k, &[poison, rec(&topic, 0, "fine")]);
+    let c = consumer(
+        &b,
+        &k,
+        &unique("g"),
+        &topic,
+        &[("host:MaxAttempts", "3"), ("host:DeadLetterTopic", &dlt), ("host:RetryInitialMs", "50")],
+    );
+    let mut outcomes = Vec::new();
+    let (mut outcome, mut error) = (0, String::new());
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        let (nack, next) = b.next(c, outcome, &error, 200).unwrap();
+        if nack != 0 {
+            outcomes.push(nack);
+        }
+        let Some(r) = next else {
+            outcome = 0;
+            continue;
+        };
+        if text(&r) == "poison" {
+            (outcome, error) = (2, "always fails".to_owned());
+        } else {
+            b.next(c, 1, "", 0).unwrap();
+            break;
+        }
+    }
+    assert_eq!(outcomes, [1, 1, 2], "two redeliveries, then the dead-letter topic");
+    assert_eq!(b.commit(c).unwrap(), 1);
+    b.consumer_close(c).unwrap();
+    let d = consumer(&b, &k, &unique("g"), &dlt, &[]);
+    let r = b.poll_until(d, 30_000).unwrap().expect("the poison record in the dead-letter topic");
+    assert_eq!((text(&r).as_str(), r.key.as_deref()), ("poison", Some(&b"k1"[..])));
+    let h = |n: &str| r.headers.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.clone()).map(|v| String::from_utf8(v).unwrap());
+    assert_eq!(h("trace").as_deref(), Some("t-1"), "original headers kept");
+    assert_eq!(h("x-original-topic").as_deref(), Some(topic.as_str()));
+    assert_eq!(h("x-original-partition").as_deref(), Some("0"));
+    assert_eq!(h("x-original-offset"), Some(at[0].1.to_string()));
+    assert_eq!(h("x-attempts").as_deref(), Some("3"));
+    assert_eq!(h("x-error").as_deref(), Some("always fails"));
+    b.consumer_close(d).unwrap();
+}
+
+#[test]
+fn a_table_cannot_turn_auto_commit_on_under_at_least_once() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("override");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &[rec(&topic, 0, "1"), rec(&topic, 0, "2")]);
+    let group = unique("g");
+    let table = [("#source", "lookup table \"Shared\""), ("enable.auto.commit", "true"), ("auto.commit.interval.ms", "100")];
+    let c = consumer(&b, &k, &group, &topic, &table);
+    let (_, logs) = b.logs(c).unwrap();
+    assert!(
+        logs.iter().any(|(l, _, t)| *l == 4 && t.contains("enable.auto.commit=true") && t.contains("Shared")),
+        "a warning names the row: {logs:?}"
+    );
+    assert!(b.poll_until(c, 30_000).unwrap().is_some());
+    assert!(b.poll_until(c, 30_000).unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    b.consumer_close(c).unwrap(); // nothing acknowledged: nothing may be committed
+    let c = consumer(&b, &k, &group, &topic, &[]);
+    assert_eq!(text(&b.poll_until(c, 30_000).unwrap().unwrap()), "1", "redelivered from the start");
+    b.consumer_close(c).unwrap();
+}
+
+#[test]
+fn without_at_least_once_offsets_are_committed_whatever_the_targets_do() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("auto");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &[rec(&topic, 0, "1"), rec(&topic, 0, "2")]);
+    let group = unique("g");
+    let c = consumer(&b, &k, &group, &topic, &[("host:AtLeastOnce", "0"), ("auto.commit.interval.ms", "100")]);
+    assert!(b.poll_until(c, 30_000).unwrap().is_some());
+    assert!(b.poll_until(c, 30_000).unwrap().is_some());
+    let _ = b.poll(c, 500).unwrap();
+    b.consumer_close(c).unwrap();
+    produce(&b, &k, &[rec(&topic, 0, "3")]);
+    let c = consumer(&b, &k, &group, &topic, &[("host:AtLeastOnce", "0")]);
+    assert_eq!(text(&b.poll_until(c, 30_000).unwrap().unwrap()), "3", "1 and 2 were auto-committed");
+    b.consumer_close(c).unwrap();
+}
+
+#[test]
+fn assign_mode_reads_exactly_the_listed_partitions() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("assign");
+    create_topic(&k.bootstrap, &topic, 3);
+    produce(&b, &k, &(0..3).map(|p| rec(&topic, p, &format!("p{p}"))).collect::<Vec<_>>());
+    let c = consumer(&b, &k, &unique("g"), &topic, &[("host:Partition", "0, 2")]);
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < end {
+        if let Some(r) = b.poll(c, 200).unwrap() {
+            got.push(r.partition);
+        }
+    }
+    got.sort();
+    assert_eq!(got, [0, 2]);
+    b.consumer_close(c).unwrap();
+}
+
+#[test]
+fn seek_to_an_offset_a_timestamp_the_beginning_and_the_end() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("seek");
+    create_topic(&k.bootstrap, &topic, 1);
+    let base = 1_700_000_000_000i64;
+    let recs: Vec<Rec> =
+        (0..10).map(|i| Rec { timestamp: Some(base + i * 1000), ..rec(&topic, 0, &i.to_string()) }).collect();
+    produce(&b, &k, &recs);
+    let c = consumer(&b, &k, &unique("g"), &topic, &[("host:Partition", "0")]);
+    assert_eq!(b.poll_until(c, 30_000).unwrap().unwrap().offset, 0);
+    assert_eq!(b.seek(c, &topic, 0, 0, 5).unwrap(), 5);
+    assert_eq!(b.poll_until(c, 10_000).unwrap().unwrap().offset, 5);
+    assert_eq!(b.seek(c, &topic, 0, 1, base + 7000).unwrap(), 7, "first record at or after the time");
+    assert_eq!(b.poll_until(c, 10_000).unwrap().unwrap().offset, 7);
+    b.seek(c, &topic, 0, 2, 0).unwrap();
+    assert_eq!(b.poll_until(c, 10_000).unwrap().unwrap().offset, 0);
+    b.seek(c, &topic, 0, 3, 0).unwrap();
+    assert!(b.poll_until(c, 1500).unwrap().is_none(), "at the end nothing is left");
+    assert_eq!(b.call("ConsumerSeek", &[c.into(), support::zfhost::Arg::Bytes(topic.as_bytes()), 0.into(), 9.into(), 0.into()]).unwrap_err().name, "BRIDGE_BAD_ARGUMENT");
+    b.consumer_close(c).unwrap();
+}
+
+#[test]
+fn a_new_group_starts_at_the_earliest_or_the_latest_record() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("reset");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &[rec(&topic, 0, "old")]);
+    let early = consumer(&b, &k, &unique("g"), &topic, &[]);
+    assert_eq!(text(&b.poll_until(early, 30_000).unwrap().unwrap()), "old");
+    let late = consumer(&b, &k, &unique("g"), &topic, &[("host:AutoOffsetReset", "latest")]);
+    // Wait until the late group has its partition (and so its start position) before producing.
+    let end = Instant::now() + Duration::from_secs(30);
+    while !b.logs(late).unwrap().1.iter().any(|(_, _, t)| t.contains("partitions assigned")) {
+        assert!(Instant::now() < end, "no assignment");
+        assert!(b.poll(late, 200).unwrap().is_none(), "latest must not read the old record");
+    }
+    let _ = b.poll(late, 1000).unwrap();
+    produce(&b, &k, &[rec(&topic, 0, "new")]);
+    assert_eq!(text(&b.poll_until(late, 30_000).unwrap().unwrap()), "new");
+    b.consumer_close(early).unwrap();
+    b.consumer_close(late).unwrap();
+}
+
+#[test]
+fn one_entry_call_per_record_and_the_lag_summary() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("next");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &(0..5).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let c = consumer(&b, &k, &unique("g"), &topic, &[("statistics.interval.ms", "200")]);
+    let mut calls = 0;
+    let mut got = 0;
+    let mut outcome = 0;
+    let start = Instant::now();
+    while got < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let (_, r) = b.next(c, outcome, "", 200).unwrap();
+        calls += 1;
+        outcome = if let Some(r) = r {
+            assert_eq!(r.calls, 1, "a small record arrives whole in the frame");
+            got += 1;
+            1
+        } else {
+            0
+        };
+    }
+    let (_, _) = b.next(c, 1, "", 0).unwrap();
+    calls += 1;
+    println!("{got} records in {calls} entry calls");
+    assert_eq!(b.commit(c).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = b.poll(c, 0); // serve the statistics callback
+    let lag = b.lag(c).unwrap();
+    let row = lag.iter().find(|r| r.0 == topic && r.1 == 0).unwrap_or_else(|| panic!("no lag row: {lag:?}"));
+    assert_eq!(row.4, 5, "high watermark: {row:?}");
+    assert!(row.5 >= 2 && row.5 <= 3, "lag {row:?}");
+    let stats = b.statistics(c).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["type"], "consumer");
+    b.consumer_close(c).unwrap();
+}
+
+/// Offset commits fail with NOT_COORDINATOR, REQUEST_TIMED_OUT and
+/// COORDINATOR_LOAD_IN_PROGRESS on the mock cluster: the commit is retried, the retries are
+/// logged with their codes, and the committed position is right afterwards.
+#[test]
+fn commit_errors_are_retried_and_surfaced() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("commits", 1, 1).unwrap();
+    let b = support::bridge();
+    let servers = mock.bootstrap_servers();
+    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    for i in 0..4 {
+        b.produce(p, &rec("commits", 0, &i.to_string())).unwrap();
+    }
+    b.producer_close(p, 5000).unwrap();
+    let mk = || {
+        b.consumer_new(
+            &[("host:Servers", &servers), ("host:GroupID", "cg"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")],
+            "commits",
+        )
+        .unwrap()
+    };
+    let c = mk();
+    for _ in 0..2 {
+        let r = b.poll_until(c, 30_000).unwrap().unwrap();
+        b.ack(c, &r.topic, r.partition, r.offset).unwrap();
+    }
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+        ],
+    );
+    assert_eq!(b.commit(c).unwrap(), 1, "the commit went through after retries");
+    let (_, logs) = b.logs(c).unwrap();
+    let retried: Vec<&String> = logs.iter().map(|(_, _, t)| t).filter(|t| t.contains("commit failed, retrying")).collect();
+    println!("commit retries: {retried:?}");
+    assert!(
+        retried.iter().any(|t| t.contains("NOT_COORDINATOR") || t.contains("REQUEST_TIMED_OUT") || t.contains("COORDINATOR_LOAD_IN_PROGRESS")),
+        "a failed commit attempt is logged with its Kafka code (librdkafka itself retries some): {logs:?}"
+    );
+    b.consumer_close(c).unwrap();
+    let c = mk();
+    assert_eq!(text(&b.poll_until(c, 30_000).unwrap().unwrap()), "2", "resumes after the committed records");
+    b.consumer_close(c).unwrap();
+}
+
+/// The mock broker goes down in the middle of a batch and comes back: records keep their
+/// order, nothing is lost, and the commit after the outage covers what was processed.
+#[test]
+fn broker_down_during_a_batch_loses_nothing() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("outage", 2, 1).unwrap();
+    let b = support::bridge();
+    let servers = mock.bootstrap_servers();
+    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    for i in 0..40 {
+        b.produce(p, &rec("outage", i % 2, &i.to_string())).unwrap();
+    }
+    let cfg = [("host:Servers", servers.as_str()), ("host:GroupID", "og"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")];
+    let c = b.consumer_new(&cfg, "outage").unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let start = Instant::now();
+    let mut went_down = false;
+    let mut came_back = false;
+    while seen.len() < 40 {
+        assert!(start.elapsed() < Duration::from_secs(90), "only {} of 40", seen.len());
+        if seen.len() == 15 && !went_down {
+            mock.broker_down(1).unwrap();
+            went_down = true;
+        }
+        if went_down && !came_back && start.elapsed() > Duration::from_secs(3) {
+            mock.broker_up(1).unwrap();
+            came_back = true;
+        }
+        match b.poll(c, 200) {
+            Ok(Some(r)) => {
+                b.ack(c, &r.topic, r.partition, r.offset).unwrap();
+                seen.insert(text(&r).parse::<i32>().unwrap());
+            }
+            Ok(None) => {}
+            Err(e) => assert!(e.retriable, "{e}"),
+        }
+        if seen.len() == 20 {
+            let _ = b.commit(c);
+        }
+    }
+    if !came_back {
+        mock.broker_up(1).unwrap();
+    }
+    b.commit(c).unwrap();
+    b.consumer_close(c).unwrap();
+    let p2 = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    b.produce(p2, &rec("outage", 0, "after")).unwrap();
+    let c = b.consumer_new(&cfg, "outage").unwrap();
+    assert_eq!(text(&b.poll_until(c, 30_000).unwrap().unwrap()), "after", "all 40 were committed");
+    b.consumer_close(c).unwrap();
+    b.producer_close(p, 1000).unwrap();
+    b.producer_close(p2, 1000).unwrap();
+}
