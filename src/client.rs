@@ -72,12 +72,14 @@ pub struct BridgeContext {
     pub last_error: Mutex<Option<BridgeError>>,
     /// librdkafka's latest statistics JSON (with `statistics.interval.ms` > 0).
     pub stats: Mutex<Option<Vec<u8>>>,
+    /// The statistics being read in chunks by the host.
+    pub stats_snapshot: Mutex<Vec<u8>>,
 }
 
 impl BridgeContext {
     /// A context that redacts with `redactor`.
     pub fn new(redactor: Redactor) -> Self {
-        BridgeContext { redactor, logs: LogSink::default(), last_error: Mutex::new(None), stats: Mutex::new(None) }
+        BridgeContext { redactor, logs: LogSink::default(), last_error: Mutex::new(None), stats: Mutex::new(None), stats_snapshot: Mutex::new(Vec::new()) }
     }
 }
 

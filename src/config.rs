@@ -380,6 +380,13 @@ fn map_host_setting(
             }
             Ok(vec![("auto.offset.reset".into(), v)])
         }
+        "StatisticsInterval" => {
+            let secs: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| BridgeError::config(format!("setting StatisticsInterval: \"{value}\" is not a number of seconds")))?;
+            Ok(vec![("statistics.interval.ms".into(), ((secs * 1000.0).round() as i64).max(0).to_string())])
+        }
         "ExtraClasspaths" => {
             warnings.push("setting ExtraClasspaths is for the Java gateway and is ignored: no JVM is used".into());
             Ok(vec![])

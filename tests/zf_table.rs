@@ -31,7 +31,7 @@ const PINNED: &[(&str, &str)] = &[
     ("ProducerNewLong", "jP8P"),
     ("ConsumerNewLong", "jbP8P"),
     ("ConsumerNext", "8iibiPPB"),
-    ("ClientStatistics", "8iPJ"),
+    ("ClientStatistics", "8i8iP8PB"),
     ("ConsumerLag", "8iPB"),
 ];
 

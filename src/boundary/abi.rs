@@ -225,6 +225,11 @@ impl OutLong {
             )));
         }
         host::exstr_kill(self.0)?;
+        if data.is_empty() {
+            // An empty result is the killed (empty) descriptor: no zero-byte allocation, whose
+            // answer (NULL or not) the callout book does not define.
+            return Ok(());
+        }
         let dst = host::exstr_new(self.0, data.len())?;
         // SAFETY: IrisExStrNew returned a buffer of `data.len()` bytes owned by the
         // descriptor; we copy exactly that many and record the length.

@@ -405,10 +405,20 @@ zf_table! {
     }
 
     /// librdkafka's latest statistics JSON for a producer or consumer (emitted every
-    /// `statistics.interval.ms`; empty until the first one). Secrets never appear in it.
-    fn ClientStatistics(handle: InI64, status: Status, json: OutLong) {
-        let stats = with_client(handle.0, |ctx| Ok(ctx.stats.lock().clone().unwrap_or_default()))?;
-        json.write(&stats)
+    /// `statistics.interval.ms`; empty until the first one), read in chunks: offset 0 takes
+    /// a snapshot, later offsets read on in it; `total` is the snapshot's length. Secrets never
+    /// appear in it.
+    fn ClientStatistics(handle: InI64, offset: InI64, status: Status, total: OutI64, chunk: OutBytes) {
+        let cap = chunk.capacity();
+        let (len, part) = with_client(handle.0, |ctx| {
+            let mut snap = ctx.stats_snapshot.lock();
+            if offset.0 == 0 {
+                *snap = ctx.stats.lock().clone().unwrap_or_default();
+            }
+            Ok((snap.len(), chunk_of(&snap, offset.0, cap)?.to_vec()))
+        })?;
+        total.set(len as i64)?;
+        chunk.write(&part)
     }
 
     /// Per assigned partition: `topic,partition,committed,position,high watermark,lag;` from

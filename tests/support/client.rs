@@ -388,8 +388,15 @@ impl Bridge {
 
     /// `ClientStatistics` JSON text.
     pub fn statistics(&self, h: i64) -> Result<String, ZfError> {
-        let r = self.call("ClientStatistics", &[h.into()])?;
-        Ok(String::from_utf8(r.outputs[1].bytes().to_vec()).unwrap())
+        let mut out = Vec::new();
+        loop {
+            let r = self.call("ClientStatistics", &[h.into(), (out.len() as i64).into()])?;
+            let total = r.outputs[1].int() as usize;
+            out.extend_from_slice(r.outputs[2].bytes());
+            if out.len() >= total {
+                return Ok(String::from_utf8(out).unwrap());
+            }
+        }
     }
 
     pub fn consumer_close(&self, h: i64) -> Result<(), ZfError> {

@@ -254,7 +254,7 @@ extern "C" fn trap() {
     std::process::abort();
 }
 
-/// Long-string buffers the emulator has handed out (pointer → length).
+/// Long-string buffers the emulator has handed out (pointer → allocated size).
 static LONG_ALLOCS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
 
 extern "C" fn exstr_kill(s: *mut ExStr) -> c_int {
@@ -283,10 +283,13 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
     if s.is_null() || len < 0 || len as usize > 3_641_144 {
         return std::ptr::null_mut();
     }
-    let mut v = vec![0u8; len as usize].into_boxed_slice();
+    // At least one byte, so that every live buffer has its own address (zero-length boxes
+    // would all share one dangling pointer).
+    let cap = (len as usize).max(1);
+    let mut v = vec![0u8; cap].into_boxed_slice();
     let p = v.as_mut_ptr();
     std::mem::forget(v);
-    LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, len as usize);
+    LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
     // SAFETY (test host): `s` is a descriptor this emulator created for the call.
     unsafe {
         (*s).ch = p;
