@@ -62,6 +62,25 @@ impl LogSink {
     }
 }
 
+/// Implements rdkafka's `ClientContext` for a context type with a `base: BridgeContext`
+/// field by handing logs, errors and statistics to it.
+macro_rules! delegate_client_context {
+    ($ctx:ty) => {
+        impl rdkafka::client::ClientContext for $ctx {
+            fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+                rdkafka::client::ClientContext::log(&self.base, level, fac, msg)
+            }
+            fn stats_raw(&self, statistics: &[u8]) {
+                rdkafka::client::ClientContext::stats_raw(&self.base, statistics)
+            }
+            fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+                rdkafka::client::ClientContext::error(&self.base, error, reason)
+            }
+        }
+    };
+}
+pub(crate) use delegate_client_context;
+
 /// The client context of every bridge client.
 pub struct BridgeContext {
     /// Knows the client's secrets.

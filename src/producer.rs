@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use rdkafka::client::ClientContext;
-use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
@@ -63,17 +62,7 @@ pub struct ProducerCtx {
     base: BridgeContext,
 }
 
-impl ClientContext for ProducerCtx {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        self.base.log(level, fac, msg)
-    }
-    fn stats_raw(&self, statistics: &[u8]) {
-        self.base.stats_raw(statistics)
-    }
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.base.error(error, reason)
-    }
-}
+crate::client::delegate_client_context!(ProducerCtx);
 
 impl ProducerContext for ProducerCtx {
     type DeliveryOpaque = Arc<DeliverySlot>;

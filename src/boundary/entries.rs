@@ -50,7 +50,7 @@ macro_rules! zf_table {
 }
 
 /// Produce flags (the `flags` argument of `Produce`).
-pub(crate) mod produce_flags {
+pub mod produce_flags {
     /// The key is not null (an empty key argument is then an empty key).
     pub const KEY: i32 = 1;
     /// The value is not null.

@@ -7,6 +7,7 @@
 
 pub mod abi;
 mod entries;
+pub use entries::produce_flags;
 pub mod sys;
 
 use std::ffi::{c_char, c_void, CString};

@@ -7,15 +7,8 @@ use iriskafka::wire::{self, field};
 
 use super::zfhost::{Arg, HostError, ZfHost};
 
-/// Produce flags (mirrors the library's `produce_flags`).
-pub mod flags {
-    pub const KEY: i32 = 1;
-    pub const VALUE: i32 = 2;
-    pub const KEY_STAGED: i32 = 4;
-    pub const VALUE_STAGED: i32 = 8;
-    pub const HEADERS_STAGED: i32 = 16;
-    pub const TIMESTAMP: i32 = 32;
-}
+/// Produce flags, as the generated include gives them to ObjectScript.
+pub use iriskafka::boundary::produce_flags as flags;
 
 /// An error as `LastError` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
