@@ -395,3 +395,80 @@ fn broker_down_during_a_batch_loses_nothing() {
     b.producer_close(p, 1000).unwrap();
     b.producer_close(p2, 1000).unwrap();
 }
+
+/// A rebalance while records are in flight (mock cluster): the first member holds records it
+/// has not acknowledged when a second member joins and takes some of its partitions. Its late
+/// acknowledgements for the partitions it lost are discarded, the new owner delivers those
+/// records again, and in the end every record was processed and committed.
+#[test]
+fn rebalance_with_records_in_flight_loses_nothing() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("rb", 4, 1).unwrap();
+    let b = support::bridge();
+    let servers = mock.bootstrap_servers();
+    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    for i in 0..40 {
+        b.produce(p, &rec("rb", i % 4, &i.to_string())).unwrap();
+    }
+    b.producer_close(p, 5000).unwrap();
+    let cfg = [("host:Servers", servers.as_str()), ("host:GroupID", "rbg"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")];
+    let a = b.consumer_new(&cfg, "rb").unwrap();
+    let mut held = Vec::new();
+    while held.len() < 8 {
+        if let Some(r) = b.poll_until(a, 30_000).unwrap() {
+            held.push(r);
+        }
+    }
+    let second = b.consumer_new(&cfg, "rb").unwrap();
+    let mut seen: std::collections::BTreeSet<String> = Default::default();
+    let revoked = |h: i64| b.logs(h).unwrap().1.into_iter().any(|(_, _, t)| t.contains("partitions revoked"));
+    let start = Instant::now();
+    let mut a_revoked = false;
+    while !a_revoked {
+        assert!(start.elapsed() < Duration::from_secs(60), "no rebalance");
+        // Both members keep polling (the second to join, the first to serve its revocation);
+        // what they get now is processed at once.
+        for h in [a, second] {
+            if let Some(r) = b.poll(h, 100).unwrap() {
+                b.ack(h, &r.topic, r.partition, r.offset).unwrap();
+                seen.insert(text(&r));
+            }
+        }
+        a_revoked = revoked(a);
+    }
+    // Now the first member finishes the records it held: acks for lost partitions are
+    // discarded (no error), the others count.
+    for r in &held {
+        b.ack(a, &r.topic, r.partition, r.offset).unwrap();
+        seen.insert(text(r));
+    }
+    let idle_until = |deadline: Instant| Instant::now() >= deadline;
+    let mut quiet_since = Instant::now();
+    while !idle_until(quiet_since + Duration::from_secs(4)) {
+        assert!(start.elapsed() < Duration::from_secs(120));
+        for h in [a, second] {
+            if let Some(r) = b.poll(h, 100).unwrap() {
+                b.ack(h, &r.topic, r.partition, r.offset).unwrap();
+                seen.insert(text(&r));
+                quiet_since = Instant::now();
+            }
+        }
+    }
+    assert_eq!(seen.len(), 40, "every record was delivered to a member: {seen:?}");
+    // A commit refused while the group settles (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS)
+    // keeps its offsets pending; the next batch's commit takes them, as OnTask does.
+    for h in [a, second] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(e) = b.commit(h) {
+            assert!(Instant::now() < deadline, "commit never succeeded: {e}");
+            println!("commit refused while the group settles: {e}");
+            assert!(b.poll(h, 200).unwrap().is_none(), "nothing new to read");
+        }
+    }
+    b.consumer_close(a).unwrap();
+    b.consumer_close(second).unwrap();
+    // Everything is committed: a new member of the group finds nothing left.
+    let check = b.consumer_new(&cfg, "rb").unwrap();
+    assert!(b.poll_until(check, 6_000).unwrap().is_none(), "a record was left uncommitted");
+    b.consumer_close(check).unwrap();
+}
