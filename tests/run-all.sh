@@ -20,7 +20,7 @@ fi
 state="${KAFKA_TEST_STATE_DIR:-$PWD/target/kafka-test}"
 
 echo "== build (library, tests, examples)"
-cargo build --all-targets
+cargo build --lib --tests --examples
 
 echo "== start the Kafka broker"
 envfile=$(tests/kafka/broker.sh start "$state")
