@@ -39,6 +39,44 @@ fn call_args(src: &str) -> Vec<String> {
     args.into_iter().map(|a| a.trim().to_owned()).collect()
 }
 
+/// The outputs of a call are read as the descriptor says: the result of an entry with one
+/// output is that output (its status); with several, `$Piece(r, ",", n)` reads output n, and
+/// a binary last output may be split further only when it is last. The status (output 1) is
+/// always read.
+fn check_outputs(text: &str, line_start: usize, call_at: usize, e: &support::zfhost::HostEntry, at: &str) {
+    use support::zfhost::Param;
+    let outputs: Vec<Param> = e.params.iter().copied().filter(|p| p.is_output()).collect();
+    let binary_last = matches!(outputs.last(), Some(Param::Counted { .. } | Param::Long { .. }));
+    let before = text[line_start..call_at].trim_end();
+    let Some(var) = before.strip_suffix('=').map(str::trim_end).and_then(|b| b.rsplit([' ', ',']).next()) else {
+        // `+$ZF(...)` or `Quit $ZF(...)`: the whole result is used as one value.
+        assert!(outputs.len() == 1 || !before.ends_with('+'), "{at}: {} has {} outputs but its result is used as one number", e.name, outputs.len());
+        return;
+    };
+    // The code that uses this result: up to the next assignment of the same variable from
+    // $ZF made after this result was read (an If/Else pair of calls shares its reads), or the
+    // end of the method.
+    let rest = &text[call_at..];
+    let pat = format!("$Piece({var}, \",\", ");
+    let first_read = rest.find(&pat).unwrap_or(rest.len());
+    let next = rest[first_read..].find(&format!("Set {var} = $ZF(")).map_or(rest.len(), |n| n + first_read);
+    let end = rest.find("\n}").unwrap_or(rest.len()).min(next);
+    let body = &rest[..end];
+    let mut read_status = false;
+    for (i, _) in body.match_indices(&pat) {
+        let tail = &body[i + pat.len()..];
+        let n: usize = tail[..tail.find(|c: char| !c.is_ascii_digit()).unwrap()].parse().unwrap_or(0);
+        read_status |= n == 1;
+        assert!(n >= 1, "{at}: $Piece of output {n}");
+        if n > outputs.len() || (n == outputs.len() && tail[1..].starts_with(", ")) {
+            assert!(binary_last, "{at}: {} has {} outputs ({}), the code reads piece {n}", e.name, outputs.len(), e.descriptor);
+        }
+    }
+    if !matches!(e.name.as_str(), "Version" | "LastError") {
+        assert!(read_status, "{at}: the status (output 1) of {} is never read", e.name);
+    }
+}
+
 #[test]
 fn every_zf_call_matches_the_table() {
     let host = ZfHost::load(&cdylib_path()).unwrap();
@@ -64,6 +102,7 @@ fn every_zf_call_matches_the_table() {
                         .unwrap_or_else(|| panic!("{at}: function id {id} is not a generated $$$KafkaZF macro"));
                     let e = host.entry(name).unwrap_or_else(|| panic!("{at}: no entry {name}"));
                     assert_eq!(args.len() - 3, e.input_count(), "{at}: {name} takes {} inputs ({})", e.input_count(), e.descriptor);
+                    check_outputs(&text, line_start, i, e, &at);
                     checked += 1;
                 }
                 "-4" => {}
