@@ -146,10 +146,12 @@ impl Producer {
         r
     }
 
-    /// Produces one record and waits for its delivery report.
+    /// Produces one record and waits for its delivery report. The record is sent at once
+    /// (`linger.ms` does not delay a record the caller waits for).
     pub fn produce(&self, rec: &ProduceRecord<'_>) -> Result<Delivered> {
         let started = Instant::now();
         let slot = self.send(rec, started)?;
+        crate::boundary::sys::flush_now(&self.inner, self.delivery_wait);
         Self::wait(&slot, started + self.delivery_wait)
     }
 
@@ -157,6 +159,7 @@ impl Producer {
     pub fn produce_batch(&self, recs: &[ProduceRecord<'_>]) -> Vec<Result<Delivered>> {
         let started = Instant::now();
         let slots: Vec<Result<Arc<DeliverySlot>>> = recs.iter().map(|r| self.send(r, started)).collect();
+        crate::boundary::sys::flush_now(&self.inner, self.delivery_wait);
         slots
             .into_iter()
             .map(|s| s.and_then(|slot| Self::wait(&slot, started + self.delivery_wait)))

@@ -178,3 +178,20 @@ impl<C: rdkafka::consumer::ConsumerContext> Drop for ClosableConsumer<C> {
         }
     }
 }
+
+/// Makes librdkafka send what is queued now, ignoring `linger.ms`, and waits at most
+/// `timeout` until nothing is in flight (delivery reports arrive as events on the producer's
+/// polling thread, so this only waits). Used right after a record that must be confirmed
+/// before the call answers: waiting out the linger would only add latency.
+pub fn flush_now<C: rdkafka::producer::ProducerContext + 'static>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    timeout: std::time::Duration,
+) {
+    use rdkafka::producer::Producer;
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: the client pointer is the live producer borrowed for the call; rd_kafka_flush
+    // only waits (event-based delivery reports are not served by it).
+    unsafe {
+        rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms);
+    }
+}
