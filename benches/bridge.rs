@@ -1,0 +1,744 @@
+//! The benchmark harness of issue 5 (not a timed test): one process per measured side, so the
+//! process's own CPU time (getrusage) belongs to that side alone. `bench/run.sh` starts the
+//! broker, runs the sides alternately (A B A B) and writes BENCHMARKS.md from the `RESULT`
+//! lines this program prints.
+//!
+//! ```text
+//! bridge --side bridge|raw --workload confirmed|throughput|consume --size BYTES --records N
+//! bridge --workload fill --topic T --size BYTES --records N     (pre-fill, raw producer)
+//! bridge --workload call --calls N                              (P4: cost of one entry call)
+//! ```
+//! Options: `--topic T`, `--linger-ms X` (default: librdkafka's), `--commit-every N` (bridge
+//! consume), `--queued-kb N` (queued.max.messages.kbytes of both consumers), `--latency-out
+//! FILE` (per-record latencies in µs, confirmed produce), `--batch N` (bridge batch size cap),
+//! `--label TEXT`. Environment: `KAFKA_TEST_BOOTSTRAP`, `KAFKA_TEST_BROKER_PID` (its CPU time
+//! is read from /proc for the same window), `IRISKAFKA_LIB` (the cdylib the emulator loads).
+//!
+//! The bridge side calls the `$ZF` entries through the IRIS host emulator
+//! (`tests/support/zfhost.rs`) with arguments prepared before the clock starts, as an
+//! ObjectScript loop with its strings at hand would; the raw side is rust-rdkafka's
+//! `BaseProducer` / `BaseConsumer` with the same librdkafka properties.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::io::Write;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use serde_json::{json, Value};
+use support::client::Bridge;
+use support::zfhost::{Arg, Out, Reply};
+
+// ---------------------------------------------------------------- arguments and measurement
+
+struct Args(HashMap<String, String>);
+
+impl Args {
+    fn parse() -> Args {
+        let mut m = HashMap::new();
+        let mut it = std::env::args().skip(1);
+        while let Some(k) = it.next() {
+            // `cargo bench` passes `--bench`; ignore flags without a value.
+            let Some(name) = k.strip_prefix("--") else { continue };
+            if name == "bench" {
+                continue;
+            }
+            let v = it.next().unwrap_or_else(|| die(&format!("--{name} needs a value")));
+            m.insert(name.to_owned(), v);
+        }
+        Args(m)
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    fn str(&self, k: &str, default: &str) -> String {
+        self.get(k).unwrap_or(default).to_owned()
+    }
+    fn num(&self, k: &str, default: u64) -> u64 {
+        self.get(k).map_or(default, |v| v.parse().unwrap_or_else(|_| die(&format!("--{k} {v}: not a number"))))
+    }
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("bench: {msg}");
+    std::process::exit(2)
+}
+
+fn tv(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+}
+
+/// (user, system) CPU seconds of this process (every thread, librdkafka's included) or of
+/// the calling thread alone.
+fn rusage(who: c_int) -> (f64, f64) {
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut ru);
+        (tv(ru.ru_utime), tv(ru.ru_stime))
+    }
+}
+
+/// CPU seconds the broker JVM has used so far (from /proc), if its pid is known.
+fn broker_cpu() -> Option<f64> {
+    let pid = std::env::var("KAFKA_TEST_BROKER_PID").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the command: state is field 3, utime 14, stime 15.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+fn status_kb(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A measured window: wall time, this process's CPU, the calling thread's CPU, the broker's CPU.
+struct Window {
+    t0: Instant,
+    proc0: (f64, f64),
+    thread0: (f64, f64),
+    broker0: Option<f64>,
+}
+
+impl Window {
+    fn start() -> Window {
+        Window {
+            broker0: broker_cpu(),
+            proc0: rusage(libc::RUSAGE_SELF),
+            thread0: rusage(libc::RUSAGE_THREAD),
+            t0: Instant::now(),
+        }
+    }
+    fn stop(&self) -> Value {
+        let wall = self.t0.elapsed().as_secs_f64();
+        let p = rusage(libc::RUSAGE_SELF);
+        let t = rusage(libc::RUSAGE_THREAD);
+        let b = match (self.broker0, broker_cpu()) {
+            (Some(a), Some(b)) => json!(b - a),
+            _ => Value::Null,
+        };
+        json!({
+            "wall_s": wall,
+            "cpu_user_s": p.0 - self.proc0.0,
+            "cpu_sys_s": p.1 - self.proc0.1,
+            "thread_cpu_s": (t.0 - self.thread0.0) + (t.1 - self.thread0.1),
+            "broker_cpu_s": b,
+        })
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn emit(mut v: Value, extra: Value) {
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    println!("RESULT {v}");
+    std::io::stdout().flush().ok();
+}
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_TEST_BOOTSTRAP").unwrap_or_else(|_| die("KAFKA_TEST_BOOTSTRAP is not set (bench/run.sh sets it)"))
+}
+
+/// The producer properties of every side: the bridge's defaults, written out so the raw
+/// client gets exactly the same.
+fn producer_props(a: &Args) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("bootstrap.servers".to_owned(), bootstrap()),
+        ("acks".to_owned(), "all".to_owned()),
+        ("enable.idempotence".to_owned(), "true".to_owned()),
+        ("partitioner".to_owned(), "murmur2_random".to_owned()),
+    ];
+    if let Some(l) = a.get("linger-ms") {
+        v.push(("linger.ms".to_owned(), l.to_owned()));
+    }
+    v
+}
+
+/// The consumer properties of every side: the bridge's consumer defaults written out.
+fn consumer_props(a: &Args, group: &str) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("bootstrap.servers".to_owned(), bootstrap()),
+        ("group.id".to_owned(), group.to_owned()),
+        ("auto.offset.reset".to_owned(), "earliest".to_owned()),
+        ("partition.assignment.strategy".to_owned(), "cooperative-sticky".to_owned()),
+        ("session.timeout.ms".to_owned(), "10000".to_owned()),
+        ("heartbeat.interval.ms".to_owned(), "3000".to_owned()),
+        ("enable.metrics.push".to_owned(), "false".to_owned()),
+    ];
+    if let Some(kb) = a.get("queued-kb") {
+        v.push(("queued.max.messages.kbytes".to_owned(), kb.to_owned()));
+    }
+    v
+}
+
+fn client_config(props: &[(String, String)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in props {
+        c.set(k, v);
+    }
+    c
+}
+
+fn as_refs(props: &[(String, String)]) -> Vec<(&str, &str)> {
+    props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+// ---------------------------------------------------------------- the bridge through the emulator
+
+/// Loads the cdylib into an emulated IRIS job and checks it is a release build.
+fn load_bridge() -> Bridge {
+    let path = support::zfhost::cdylib_path();
+    let b = support::bridge();
+    let v = b.host.call("Version", &[]).expect("Version");
+    let v = String::from_utf8_lossy(v.outputs[0].bytes()).into_owned();
+    if !v.contains(" release ") && std::env::var_os("BENCH_ALLOW_DEBUG").is_none() {
+        die(&format!("{} is not a release build ({v}); set IRISKAFKA_LIB to target/release/libiriskafka.so", path.display()));
+    }
+    eprintln!("bench: bridge {} ({})", path.display(), v.split(" features=").next().unwrap_or(&v));
+    b
+}
+
+/// A call whose status (first output) must be 0.
+fn zf<'r>(b: &Bridge, name: &str, args: &[Arg<'_>], reply: &'r mut Option<Reply>) -> &'r Reply {
+    let r = b.host.call(name, args).unwrap_or_else(|e| die(&format!("{name}: host error {e}")));
+    if r.outputs.first().map(Out::int).unwrap_or(0) != 0 {
+        die(&format!("{name} failed: {}", b.last_error()));
+    }
+    reply.insert(r)
+}
+
+const F_VALUE: i32 = 2;
+const F_VALUE_STAGED: i32 = 8;
+/// Largest topic+value a single `Produce` call carries (the client's ONE_CALL_LIMIT).
+const ONE_CALL: usize = support::client::ONE_CALL_LIMIT;
+
+/// Produces one record through the entries and waits for its delivery: one `Produce` call, or
+/// `ProducerStageLong` + `Produce` for a value too large for one counted string. Returns the
+/// number of entry calls.
+fn bridge_produce(b: &Bridge, h: i64, topic: &str, value: &[u8]) -> u64 {
+    let mut reply = None;
+    if topic.len() + value.len() <= ONE_CALL {
+        zf(
+            b,
+            "Produce",
+            &[h.into(), Arg::Bytes(topic.as_bytes()), (-1).into(), F_VALUE.into(), 0i64.into(), Arg::Bytes(b""), Arg::Bytes(value), Arg::Bytes(b"")],
+            &mut reply,
+        );
+        1
+    } else {
+        zf(b, "ProducerStageLong", &[h.into(), 2.into(), Arg::Bytes(value)], &mut reply);
+        zf(
+            b,
+            "Produce",
+            &[h.into(), Arg::Bytes(topic.as_bytes()), (-1).into(), F_VALUE_STAGED.into(), 0i64.into(), Arg::Bytes(b""), Arg::Bytes(b""), Arg::Bytes(b"")],
+            &mut reply,
+        );
+        2
+    }
+}
+
+fn bridge_producer(b: &Bridge, a: &Args) -> i64 {
+    b.producer_new(&as_refs(&producer_props(a))).unwrap_or_else(|e| die(&format!("ProducerNew: {e}")))
+}
+
+/// Confirmed produce, one record at a time (P1/P2 "one call per record", P5 latency).
+fn bridge_confirmed(a: &Args, topic: &str, size: usize, n: u64) -> (Value, Vec<f64>) {
+    let b = load_bridge();
+    let h = bridge_producer(&b, a);
+    let value = vec![b'x'; size];
+    for _ in 0..20 {
+        bridge_produce(&b, h, topic, &value);
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    let mut calls = 0;
+    let w = Window::start();
+    for _ in 0..n {
+        let t = Instant::now();
+        calls += bridge_produce(&b, h, topic, &value);
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let m = w.stop();
+    b.producer_close(h, 10_000).ok();
+    (with(m, json!({"entry_calls": calls})), lat)
+}
+
+/// Throughput: `ProduceBatch` (counted strings) or `ProduceBatchLong` (long strings, for
+/// records a counted string cannot hold) with as many records per call as fit.
+fn bridge_throughput(a: &Args, topic: &str, size: usize, n: u64) -> Value {
+    let b = load_bridge();
+    let h = bridge_producer(&b, a);
+    let value = vec![b'x'; size];
+    let mut one = Vec::new();
+    iriskafka::wire::push_batch_record(
+        &mut one,
+        &iriskafka::wire::BatchRecord { topic: topic.as_bytes(), partition: -1, flags: F_VALUE, timestamp: 0, key: b"", value: &value, headers: b"" },
+    );
+    // Counted strings: the batch must fit 65,535 bytes and its outcomes (≤ 94 bytes each) the
+    // 32,767-byte reply; otherwise long strings (3,641,144 bytes).
+    const OUTCOME_MAX: usize = 94;
+    let counted_fit = (60_000 / one.len()).min(32_767 / OUTCOME_MAX);
+    let force_long = a.get("entry") == Some("long");
+    let (entry, per_call) = if counted_fit >= 8 && !force_long {
+        ("ProduceBatch", counted_fit)
+    } else {
+        ("ProduceBatchLong", (3_600_000 / one.len()).clamp(1, 3_641_144 / OUTCOME_MAX))
+    };
+    let per_call = per_call.min(a.num("batch", u64::MAX) as usize).max(1);
+    let blob_full: Vec<u8> = one.repeat(per_call);
+    // warm-up: one batch
+    let mut reply = None;
+    zf(&b, entry, &[h.into(), Arg::Bytes(&blob_full)], &mut reply);
+    let mut calls = 0u64;
+    let mut failed = 0u64;
+    let w = Window::start();
+    let mut left = n as usize;
+    while left > 0 {
+        let k = left.min(per_call);
+        let blob = &blob_full[..k * one.len()];
+        let r = zf(&b, entry, &[h.into(), Arg::Bytes(blob)], &mut reply);
+        calls += 1;
+        let out = r.outputs[1].bytes();
+        failed += out.split(|&c| c == b';').filter(|o| !o.is_empty() && !o.starts_with(b"0,")).count() as u64;
+        left -= k;
+    }
+    let m = w.stop();
+    b.producer_close(h, 10_000).ok();
+    if failed > 0 {
+        die(&format!("{failed} records failed in {entry}"));
+    }
+    with(m, json!({"entry_calls": calls, "entry": entry, "records_per_call": per_call}))
+}
+
+/// Parses the numbers of a record frame header (`partition,offset,timestamp,topicLen,keyLen,
+/// valueLen,headersLen,inline,`) without allocating, as ObjectScript's `$Piece` would.
+fn frame_header(frame: &[u8]) -> [i64; 8] {
+    let mut n = [0i64; 8];
+    let mut i = 0;
+    for slot in n.iter_mut() {
+        let mut neg = false;
+        let mut v = 0i64;
+        while i < frame.len() && frame[i] != b',' {
+            if frame[i] == b'-' {
+                neg = true;
+            } else {
+                v = v * 10 + (frame[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        i += 1;
+        *slot = if neg { -v } else { v };
+    }
+    n
+}
+
+/// AtLeastOnce consume: `ConsumerNext` settles the previous record (outcome 1) and polls the
+/// next in one call; `ConsumerCommit` every `commit_every` records; a value left out of the
+/// frame is read with `ConsumerReadFieldLong`.
+fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
+    let b = load_bridge();
+    let group = support::unique("bench-bridge");
+    let mut props = consumer_props(a, &group);
+    props.push(("host:AtLeastOnce".into(), "1".into()));
+    let h = b.consumer_new(&as_refs(&props), topic).unwrap_or_else(|e| die(&format!("ConsumerNew: {e}")));
+    let commit_every = a.num("commit-every", 500).max(1);
+    let rss0 = status_kb("VmRSS:");
+    let mut reply = None;
+    let mut got = 0u64;
+    let mut calls = 0u64;
+    let (mut next_calls, mut commit_calls, mut read_calls) = (0u64, 0u64, 0u64);
+    let mut commit_wall = Duration::ZERO;
+    let mut bytes = 0u64;
+    let mut outcome = 0;
+    let mut w: Option<Window> = None;
+    let deadline = Instant::now() + Duration::from_secs(a.num("timeout-s", 300));
+    let vbit = iriskafka::wire::field::inline_bit(iriskafka::wire::field::VALUE) as i64;
+    while got < n {
+        if Instant::now() > deadline {
+            die(&format!("consumed only {got} of {n} records"));
+        }
+        let r = zf(&b, "ConsumerNext", &[h.into(), outcome.into(), Arg::Bytes(b""), 1000.into()], &mut reply);
+        if w.is_some() {
+            next_calls += 1;
+        }
+        let frame = r.outputs[2].bytes();
+        if frame.is_empty() {
+            continue;
+        }
+        if w.is_none() {
+            w = Some(Window::start());
+            next_calls += 1; // the call that delivered the first record
+        }
+        let hd = frame_header(frame);
+        let value_len = hd[5].max(0);
+        if hd[7] & vbit == 0 && value_len > 0 {
+            let mut have = 0i64;
+            while have < value_len {
+                let r = zf(&b, "ConsumerReadFieldLong", &[h.into(), 2.into(), have.into()], &mut reply);
+                read_calls += 1;
+                have += r.outputs[1].bytes().len() as i64;
+            }
+        }
+        bytes += value_len as u64;
+        got += 1;
+        outcome = 1;
+        if got % commit_every == 0 {
+            let t = Instant::now();
+            zf(&b, "ConsumerCommit", &[h.into()], &mut reply);
+            commit_wall += t.elapsed();
+            commit_calls += 1;
+        }
+    }
+    // settle the last record (the poll of this call finds nothing within 0 ms or one more
+    // record, which stays outstanding) and commit
+    zf(&b, "ConsumerNext", &[h.into(), 1.into(), Arg::Bytes(b""), 0.into()], &mut reply);
+    next_calls += 1;
+    let t = Instant::now();
+    zf(&b, "ConsumerCommit", &[h.into()], &mut reply);
+    commit_wall += t.elapsed();
+    commit_calls += 1;
+    calls += next_calls + commit_calls + read_calls;
+    let m = w.expect("records arrived").stop();
+    let hwm = status_kb("VmHWM:");
+    b.consumer_close(h).ok();
+    with(
+        m,
+        json!({
+            "entry_calls": calls, "next_calls": next_calls, "commit_calls": commit_calls, "read_calls": read_calls,
+            "commit_wall_s": commit_wall.as_secs_f64(), "value_bytes": bytes, "vm_hwm_kb": hwm,
+            "vm_rss_before_kb": rss0, "commit_every": commit_every,
+        }),
+    )
+}
+
+// ---------------------------------------------------------------- raw rust-rdkafka
+
+/// Counts delivery reports and wakes the waiting thread on each.
+struct Counting {
+    done: Mutex<u64>,
+    ready: Condvar,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Counting {}
+
+impl ProducerContext for Counting {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = r {
+            eprintln!("bench: raw delivery failed: {e}");
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        *self.done.lock().unwrap() += 1;
+        self.ready.notify_all();
+    }
+}
+
+/// The raw producer: rust-rdkafka's `ThreadedProducer` — a `BaseProducer` whose delivery
+/// reports are served by rust-rdkafka's own polling thread. (A bare `BaseProducer` cannot
+/// wait for one report: its `poll(t)` and `flush()` return only at their deadline, 100 ms
+/// granularity, which would charge the raw side for rust-rdkafka's API, not for Kafka.)
+type Raw = ThreadedProducer<Counting>;
+
+fn raw_producer(a: &Args) -> Raw {
+    client_config(&producer_props(a))
+        .create_with_context(Counting { done: Mutex::new(0), ready: Condvar::new(), failed: AtomicU64::new(0) })
+        .unwrap_or_else(|e| die(&format!("raw producer: {e}")))
+}
+
+fn raw_done(p: &Raw) -> u64 {
+    *p.context().done.lock().unwrap()
+}
+
+/// Waits until `target` delivery reports arrived in total.
+fn raw_wait(p: &Raw, target: u64) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut g = p.context().done.lock().unwrap();
+    while *g < target {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            die(&format!("raw: {} of {target} delivery reports after 300 s", *g));
+        }
+        g = p.context().ready.wait_timeout(g, left).unwrap().0;
+    }
+}
+
+/// Sends one record and waits for its delivery report.
+fn raw_send_wait(p: &Raw, topic: &str, value: &[u8]) {
+    let before = raw_done(p);
+    raw_send(p, topic, value);
+    raw_wait(p, before + 1);
+}
+
+fn raw_send(p: &Raw, topic: &str, value: &[u8]) {
+    let mut rec = BaseRecord::<[u8], [u8]>::to(topic).payload(value);
+    loop {
+        match p.send(rec) {
+            Ok(()) => return,
+            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => die(&format!("raw send: {e}")),
+        }
+    }
+}
+
+fn raw_confirmed(a: &Args, topic: &str, size: usize, n: u64) -> (Value, Vec<f64>) {
+    let p = raw_producer(a);
+    let value = vec![b'x'; size];
+    for _ in 0..20 {
+        raw_send_wait(&p, topic, &value);
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    let w = Window::start();
+    for _ in 0..n {
+        let t = Instant::now();
+        raw_send_wait(&p, topic, &value);
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let m = w.stop();
+    if p.context().failed.load(Ordering::Relaxed) > 0 {
+        die("raw deliveries failed");
+    }
+    (m, lat)
+}
+
+fn raw_throughput(a: &Args, topic: &str, size: usize, n: u64) -> Value {
+    let p = raw_producer(a);
+    let value = vec![b'x'; size];
+    raw_send_wait(&p, topic, &value);
+    let start_done = raw_done(&p);
+    let w = Window::start();
+    for _ in 0..n {
+        raw_send(&p, topic, &value);
+    }
+    raw_wait(&p, start_done + n);
+    let m = w.stop();
+    if p.context().failed.load(Ordering::Relaxed) > 0 {
+        die(&format!("raw: {} deliveries failed", p.context().failed.load(Ordering::Relaxed)));
+    }
+    m
+}
+
+/// Raw consume with auto-commit (librdkafka stores every polled offset and commits every 5 s).
+fn raw_consume(a: &Args, topic: &str, n: u64) -> Value {
+    let group = support::unique("bench-raw");
+    let mut props = consumer_props(a, &group);
+    props.push(("enable.auto.commit".into(), "true".into()));
+    let c: BaseConsumer = client_config(&props).create().unwrap_or_else(|e| die(&format!("raw consumer: {e}")));
+    c.subscribe(&[topic]).unwrap_or_else(|e| die(&format!("subscribe: {e}")));
+    let rss0 = status_kb("VmRSS:");
+    let deadline = Instant::now() + Duration::from_secs(a.num("timeout-s", 300));
+    let mut got = 0u64;
+    let mut bytes = 0u64;
+    let mut w: Option<Window> = None;
+    while got < n {
+        if Instant::now() > deadline {
+            die(&format!("consumed only {got} of {n} records"));
+        }
+        match c.poll(Duration::from_millis(1000)) {
+            None => continue,
+            Some(Err(e)) => eprintln!("bench: raw consumer: {e}"),
+            Some(Ok(m)) => {
+                if w.is_none() {
+                    w = Some(Window::start());
+                }
+                bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+                got += 1;
+            }
+        }
+    }
+    let m = w.expect("records arrived").stop();
+    let hwm = status_kb("VmHWM:");
+    drop(c);
+    with(m, json!({"value_bytes": bytes, "vm_hwm_kb": hwm, "vm_rss_before_kb": rss0}))
+}
+
+fn fill(a: &Args, topic: &str, size: usize, n: u64) -> Value {
+    support::create_topic(&bootstrap(), topic, 1);
+    let v = raw_throughput(a, topic, size, n);
+    with(v, json!({"records_total": n + 1}))
+}
+
+// ---------------------------------------------------------------- P4: one entry call
+
+type ResetFn = extern "C" fn(i64, *mut c_int) -> c_int;
+type AckFn = extern "C" fn(i64, *const u8, c_int, i64, *mut c_int) -> c_int;
+
+extern "C" fn my_strsize() -> c_int {
+    32_767
+}
+extern "C" fn my_noop() -> c_int {
+    0
+}
+
+/// Times `f` over `n` calls after a warm-up; ns per call.
+fn ns_per_call(n: u64, mut f: impl FnMut()) -> f64 {
+    for _ in 0..(n / 10).max(1000) {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn calls(a: &Args) {
+    let n = a.num("calls", 1_000_000);
+    let b = load_bridge();
+    let h = bridge_producer(&b, a);
+    let mut rows = Vec::new();
+    // Through the emulator: the host's marshalling (heap plan, copies, output collection) and
+    // the library's entry.
+    let reset = ns_per_call(n, || {
+        let r = b.host.call("ProducerStageReset", &[h.into()]).unwrap();
+        assert_eq!(r.outputs[0].int(), 0);
+    });
+    rows.push(json!({"entry": "ProducerStageReset", "path": "emulator", "args": "valid producer handle", "ns": reset}));
+    let bad: i64 = 0x7_0000_0001;
+    let ack_bad = ns_per_call(n / 4, || {
+        let r = b.host.call("ConsumerAck", &[bad.into(), Arg::Bytes(b"t"), 0.into(), 0i64.into()]).unwrap();
+        assert_ne!(r.outputs[0].int(), 0);
+    });
+    rows.push(json!({"entry": "ConsumerAck", "path": "emulator", "args": "invalid handle (error path)", "ns": ack_bad}));
+    let version = ns_per_call(n / 10, || {
+        b.host.call("Version", &[]).unwrap();
+    });
+    rows.push(json!({"entry": "Version", "path": "emulator", "args": "none (formats a string)", "ns": version}));
+    // Directly: the table's function pointers called with the arguments IRIS would pass, no
+    // emulator in between (this process re-runs GetZFTable with its own callback tables).
+    let lib = unsafe { libloading::Library::new(support::zfhost::cdylib_path()) }.expect("dlopen");
+    #[repr(C)]
+    struct RawEntry {
+        name: *const std::ffi::c_char,
+        desc: *const std::ffi::c_char,
+        func: *const c_void,
+    }
+    let mut callbacks: Vec<*const c_void> = vec![my_noop as *const c_void; 8];
+    callbacks[0] = my_strsize as *const c_void;
+    let exports: Vec<*const c_void> = vec![std::ptr::null(); 160];
+    let table = unsafe {
+        let get: libloading::Symbol<extern "C" fn(*const *const c_void, *const *const c_void) -> *const RawEntry> =
+            lib.get(b"GetZFTable\0").expect("GetZFTable");
+        get(callbacks.as_ptr(), exports.as_ptr())
+    };
+    let find = |name: &str| -> *const c_void {
+        let mut i = 0;
+        loop {
+            let e = unsafe { &*table.add(i) };
+            if e.name.is_null() {
+                die(&format!("no entry {name}"));
+            }
+            if unsafe { std::ffi::CStr::from_ptr(e.name) }.to_bytes() == name.as_bytes() {
+                return e.func;
+            }
+            i += 1;
+        }
+    };
+    let reset_fn: ResetFn = unsafe { std::mem::transmute(find("ProducerStageReset")) };
+    let mut status: c_int = -1;
+    let direct = ns_per_call(n, || {
+        reset_fn(std::hint::black_box(h), &mut status);
+        assert_eq!(status, 0);
+    });
+    rows.push(json!({"entry": "ProducerStageReset", "path": "direct", "args": "valid producer handle", "ns": direct}));
+    let ack_fn: AckFn = unsafe { std::mem::transmute(find("ConsumerAck")) };
+    // a counted string: u16 length then bytes
+    let topic: [u8; 3] = [1, 0, b't'];
+    let direct_bad = ns_per_call(n / 4, || {
+        ack_fn(std::hint::black_box(bad), topic.as_ptr(), 0, 0, &mut status);
+        assert_ne!(status, 0);
+    });
+    rows.push(json!({"entry": "ConsumerAck", "path": "direct", "args": "invalid handle (error path)", "ns": direct_bad}));
+    std::mem::forget(lib);
+    std::mem::forget(callbacks);
+    std::mem::forget(exports);
+    emit(json!({"side": "bridge", "workload": "call", "calls": n}), json!({"rows": rows}));
+}
+
+// ---------------------------------------------------------------- main
+
+fn with(mut v: Value, extra: Value) -> Value {
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+fn main() {
+    let a = Args::parse();
+    let workload = a.str("workload", "");
+    let side = a.str("side", "raw");
+    let size = a.num("size", 100) as usize;
+    let n = a.num("records", 1000);
+    let topic = a.get("topic").map(str::to_owned).unwrap_or_else(|| support::unique(&format!("bench-{workload}-{side}-{size}")));
+    let base = json!({
+        "side": side, "workload": workload, "size": size, "records": n, "topic": topic,
+        "linger_ms": a.get("linger-ms"), "label": a.get("label"), "pid": std::process::id(),
+    });
+    let (m, lat) = match (workload.as_str(), side.as_str()) {
+        ("call", _) => return calls(&a),
+        ("mktopic", _) => {
+            support::create_topic(&bootstrap(), &topic, 1);
+            return;
+        }
+        ("fill", _) => (fill(&a, &topic, size, n), Vec::new()),
+        ("confirmed", s) => {
+            support::create_topic(&bootstrap(), &topic, 1);
+            if s == "bridge" {
+                bridge_confirmed(&a, &topic, size, n)
+            } else {
+                raw_confirmed(&a, &topic, size, n)
+            }
+        }
+        ("throughput", s) => {
+            support::create_topic(&bootstrap(), &topic, 1);
+            (if s == "bridge" { bridge_throughput(&a, &topic, size, n) } else { raw_throughput(&a, &topic, size, n) }, Vec::new())
+        }
+        ("consume", s) => (if s == "bridge" { bridge_consume(&a, &topic, n) } else { raw_consume(&a, &topic, n) }, Vec::new()),
+        (w, s) => die(&format!("unknown workload/side {w}/{s}")),
+    };
+    let mut extra = json!({});
+    if !lat.is_empty() {
+        let mut sorted = lat.clone();
+        sorted.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        extra = json!({"p50_us": percentile(&sorted, 50.0), "p99_us": percentile(&sorted, 99.0), "samples": sorted.len()});
+        if let Some(path) = a.get("latency-out") {
+            let text: String = lat.iter().map(|v| format!("{v:.1}\n")).collect();
+            std::fs::write(path, text).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+        }
+    }
+    emit(with(base, m), extra);
+}
