@@ -139,6 +139,8 @@ struct PartitionState {
     committable: Option<i64>,
     /// The last offset committed by this member.
     committed: Option<i64>,
+    /// An offset whose asynchronous commit is on its way.
+    sending: Option<i64>,
     /// The failing record and how often it failed.
     failing: Option<(i64, u32)>,
     /// Paused for a redelivery backoff until then.
@@ -244,23 +246,49 @@ impl AckTracker {
     }
 
     /// The offsets to commit (of `only` partitions when given): one past the processed prefix,
-    /// where that moved since the last successful commit.
-    pub fn pending_commits(&self, only: Option<&[Tp]>) -> Vec<(String, i32, i64)> {
+    /// where that moved since the last successful commit — and, unless `resend`, is not
+    /// already on its way in an asynchronous commit.
+    pub fn pending_commits(&self, only: Option<&[Tp]>, resend: bool) -> Vec<(String, i32, i64)> {
         self.parts
             .iter()
             .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
             .filter_map(|((t, p), a)| match a.committable {
-                Some(c) if a.committed != Some(c) => Some((t.clone(), *p, c)),
+                Some(c) if a.committed != Some(c) && (resend || a.sending != Some(c)) => Some((t.clone(), *p, c)),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Notes commits sent asynchronously.
+    pub fn sending(&mut self, commits: &[(String, i32, i64)]) {
+        for (t, p, o) in commits {
+            if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
+                a.sending = Some(*o);
+            }
+        }
+    }
+
+    /// Notes a failed asynchronous commit: its offsets are pending again.
+    pub fn commit_failed(&mut self, commits: &[(String, i32, i64)]) {
+        for (t, p, o) in commits {
+            if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
+                if a.sending == Some(*o) {
+                    a.sending = None;
+                }
+            }
+        }
     }
 
     /// Notes a successful commit.
     pub fn committed(&mut self, commits: &[(String, i32, i64)]) {
         for (t, p, o) in commits {
             if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
-                a.committed = Some(*o);
+                if a.committed.is_none_or(|c| c < *o) {
+                    a.committed = Some(*o);
+                }
+                if a.sending.is_some_and(|s| s <= *o) {
+                    a.sending = None;
+                }
             }
         }
     }
@@ -329,7 +357,7 @@ fn commit_tracked(
     only: Option<&[Tp]>,
     timeout: Duration,
 ) -> Result<usize> {
-    let pending = acks.lock().pending_commits(only);
+    let pending = acks.lock().pending_commits(only, true);
     if pending.is_empty() {
         return Ok(0);
     }
@@ -363,6 +391,11 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A consumer handle's state.
 pub struct Consumer {
+    /// Asynchronous commits (declared before `inner`: it must go before its client).
+    commits: Mutex<Option<crate::boundary::sys::CommitQueue>>,
+    /// Offsets of each asynchronous commit still on its way, by id.
+    in_flight: Mutex<std::collections::HashMap<usize, Vec<(String, i32, i64)>>>,
+    next_commit_id: std::sync::atomic::AtomicUsize,
     inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
     current: Mutex<Option<Arc<ConsumedRecord>>>,
@@ -425,6 +458,9 @@ impl Consumer {
             }
         }
         Ok(Consumer {
+            commits: Mutex::new(Some(crate::boundary::sys::CommitQueue::new(&inner))),
+            in_flight: Mutex::new(Default::default()),
+            next_commit_id: std::sync::atomic::AtomicUsize::new(1),
             inner: crate::boundary::sys::ClosableConsumer::new(inner),
             options,
             current: Mutex::new(None),
@@ -611,16 +647,54 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits the processed offsets (retrying within the commit timeout). Returns how many
-    /// partitions moved. A failure leaves them pending for the next commit.
+    /// Commits the processed offsets without waiting (the end of a batch): the commit goes
+    /// out now and its outcome is collected by the next call. Returns how many partitions'
+    /// offsets were sent. A commit that failed since the last call is logged, its offsets are
+    /// sent again, and its error is returned so the host can log it too. Revocations and close
+    /// commit synchronously, so nothing acknowledged is left behind when partitions go.
     pub fn commit(&self) -> Result<usize> {
         if !self.options.at_least_once {
             return Ok(0);
         }
-        commit_tracked(&self.inner, self.acks(), None, self.options.commit_timeout).map_err(|e| {
-            self.context().warn(&format!("commit failed, offsets stay pending: {e}"));
-            e.redacted(&self.context().redactor)
-        })
+        let failure = self.collect_commits();
+        let pending = self.acks().lock().pending_commits(None, false);
+        if !pending.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p, o) in &pending {
+                tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
+            }
+            let id = self.next_commit_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(q) = self.commits.lock().as_ref() {
+                q.send(&self.inner, &tpl, id)?;
+                self.in_flight.lock().insert(id, pending.clone());
+                self.acks().lock().sending(&pending);
+            }
+        }
+        match failure {
+            Some(e) => Err(e.redacted(&self.context().redactor)),
+            None => Ok(pending.len()),
+        }
+    }
+
+    /// Collects the outcomes of asynchronous commits; returns the last failure.
+    fn collect_commits(&self) -> Option<BridgeError> {
+        let outcomes = match self.commits.lock().as_ref() {
+            Some(q) => q.drain(),
+            None => return None,
+        };
+        let mut failure = None;
+        for (id, r) in outcomes {
+            let list = self.in_flight.lock().remove(&id).unwrap_or_default();
+            match r {
+                Ok(()) => self.acks().lock().committed(&list),
+                Err(e) => {
+                    self.acks().lock().commit_failed(&list);
+                    self.context().warn(&format!("commit failed, the offsets stay pending and are sent again: {e}"));
+                    failure = Some(e);
+                }
+            }
+        }
+        failure
     }
 
     /// Moves a partition's position: `mode` 0 to `value` as an offset, 1 to the first record
@@ -678,7 +752,26 @@ impl Consumer {
     /// the client is destroyed without leaving. Every thread of the consumer has stopped when
     /// this returns.
     pub fn close(&mut self) -> Result<()> {
-        let committed = self.commit();
+        let committed = if self.options.at_least_once {
+            let _ = self.collect_commits();
+            let deadline = Instant::now() + self.options.commit_timeout;
+            let mut r = commit_tracked(&self.inner, self.acks(), None, self.options.commit_timeout);
+            // Refused because the group is rebalancing: serve the rejoin and try again within
+            // the commit timeout (a record read meanwhile is not tracked: it comes again).
+            while let Err(e) = &r {
+                let settling = matches!(e.name.as_str(), "ILLEGAL_GENERATION" | "UNKNOWN_MEMBER_ID" | "REBALANCE_IN_PROGRESS");
+                if !settling || Instant::now() >= deadline {
+                    break;
+                }
+                let _ = self.inner.poll(Duration::from_millis(100));
+                r = commit_tracked(&self.inner, self.acks(), None, deadline.saturating_duration_since(Instant::now()));
+            }
+            r
+        } else {
+            Ok(0)
+        };
+        // The commit queue goes before its client.
+        drop(self.commits.lock().take());
         self.inner.context().closing.store(true, std::sync::atomic::Ordering::Release);
         if let Some(p) = self.dead_letters.lock().take() {
             p.flush(Duration::from_secs(5));
@@ -726,16 +819,16 @@ mod tests {
         }
         t.track("t", 1, 3, None);
         t.ack("t", 0, 11).unwrap();
-        assert!(t.pending_commits(None).is_empty());
+        assert!(t.pending_commits(None, false).is_empty());
         t.ack("t", 0, 10).unwrap();
-        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 12)]);
-        t.committed(&t.pending_commits(None));
-        assert!(t.pending_commits(None).is_empty());
+        assert_eq!(t.pending_commits(None, false), vec![("t".into(), 0, 12)]);
+        t.committed(&t.pending_commits(None, false));
+        assert!(t.pending_commits(None, false).is_empty());
         t.ack("t", 1, 3).unwrap();
         t.ack("t", 0, 13).unwrap();
-        assert_eq!(t.pending_commits(None), vec![("t".into(), 1, 4)], "12 is not acked: 13 must wait");
+        assert_eq!(t.pending_commits(None, false), vec![("t".into(), 1, 4)], "12 is not acked: 13 must wait");
         t.ack("t", 0, 12).unwrap();
-        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 14), ("t".into(), 1, 4)]);
+        assert_eq!(t.pending_commits(None, false), vec![("t".into(), 0, 14), ("t".into(), 1, 4)]);
         assert!(t.ack("t", 0, 99).is_err());
         assert_eq!(t.ack("u", 0, 1).unwrap(), false, "unknown partition: discarded");
     }
@@ -756,9 +849,9 @@ mod tests {
         t.track("t", 0, 1, None);
         t.track("t", 0, 2, None);
         t.ack("t", 0, 2).unwrap();
-        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 1)]);
+        assert_eq!(t.pending_commits(None, false), vec![("t".into(), 0, 1)]);
         t.ack("t", 0, 1).unwrap();
-        assert_eq!(t.pending_commits(None), vec![("t".into(), 0, 3)]);
+        assert_eq!(t.pending_commits(None, false), vec![("t".into(), 0, 3)]);
         t.forget(&[("t".into(), 0)]);
         assert_eq!(t.ack("t", 0, 3).unwrap(), false);
     }

@@ -92,27 +92,106 @@ pub fn commit_within<C: rdkafka::consumer::ConsumerContext>(
                 &format!("commit: no answer within {} ms", ms),
             ));
         }
-        let mut err = rd::rd_kafka_event_error(ev);
-        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            let list = rd::rd_kafka_event_topic_partition_list(ev);
-            if !list.is_null() {
-                let l = &*list;
-                for i in 0..l.cnt.max(0) as usize {
-                    let e = (*l.elems.add(i)).err;
-                    if e != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                        err = e;
-                        break;
-                    }
+        let (_, result) = commit_event_result(ev);
+        rd::rd_kafka_queue_destroy(q);
+        result
+    }
+}
+
+/// Reads and destroys an offset-commit event: its opaque value and its outcome (the first
+/// per-partition error counts as the outcome).
+///
+/// # Safety
+/// `ev` must be a live offset-commit event; it is destroyed here.
+unsafe fn commit_event_result(ev: *mut rdkafka::bindings::rd_kafka_event_t) -> (usize, crate::error::Result<()>) {
+    use rdkafka::bindings as rd;
+    use rdkafka::types::RDKafkaErrorCode;
+    let opaque = rd::rd_kafka_event_opaque(ev) as usize;
+    let mut err = rd::rd_kafka_event_error(ev);
+    if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        let list = rd::rd_kafka_event_topic_partition_list(ev);
+        if !list.is_null() {
+            let l = &*list;
+            for i in 0..l.cnt.max(0) as usize {
+                let e = (*l.elems.add(i)).err;
+                if e != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    err = e;
+                    break;
                 }
             }
         }
-        rd::rd_kafka_event_destroy(ev);
-        rd::rd_kafka_queue_destroy(q);
+    }
+    rd::rd_kafka_event_destroy(ev);
+    let result = if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        Ok(())
+    } else {
+        Err(crate::error::BridgeError::from_code(RDKafkaErrorCode::from(err), "commit"))
+    };
+    (opaque, result)
+}
+
+/// A private queue for asynchronous offset commits: a commit is sent with an id and its
+/// outcome collected later, so the host does not wait a broker round trip per batch. Must be
+/// dropped before its consumer is destroyed.
+pub struct CommitQueue {
+    q: *mut rdkafka::bindings::rd_kafka_queue_t,
+}
+
+// SAFETY: librdkafka queues are thread-safe; the pointer is owned by this value alone.
+unsafe impl Send for CommitQueue {}
+// SAFETY: as above; every operation on the queue is internally locked by librdkafka.
+unsafe impl Sync for CommitQueue {}
+
+impl CommitQueue {
+    /// A queue on `consumer`'s client.
+    pub fn new<C: rdkafka::consumer::ConsumerContext>(consumer: &rdkafka::consumer::BaseConsumer<C>) -> Self {
+        use rdkafka::consumer::Consumer;
+        // SAFETY: creates a queue on the consumer's live client; destroyed in Drop.
+        CommitQueue { q: unsafe { rdkafka::bindings::rd_kafka_queue_new(consumer.client().native_ptr()) } }
+    }
+
+    /// Sends a commit of `offsets`; its outcome comes back with `id` from [`Self::drain`].
+    pub fn send<C: rdkafka::consumer::ConsumerContext>(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<C>,
+        offsets: &rdkafka::TopicPartitionList,
+        id: usize,
+    ) -> crate::error::Result<()> {
+        use rdkafka::bindings as rd;
+        use rdkafka::consumer::Consumer;
+        // SAFETY: the client and the list are live for the call; the queue is ours; `id` is
+        // an integer carried as the opaque value, never dereferenced.
+        let err = unsafe {
+            rd::rd_kafka_commit_queue(consumer.client().native_ptr(), offsets.ptr(), self.q, None, id as *mut std::ffi::c_void)
+        };
         if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             Ok(())
         } else {
-            Err(crate::error::BridgeError::from_code(RDKafkaErrorCode::from(err), "commit"))
+            Err(crate::error::BridgeError::from_code(rdkafka::types::RDKafkaErrorCode::from(err), "commit"))
         }
+    }
+
+    /// The outcomes of the commits that completed since the last call, oldest first.
+    pub fn drain(&self) -> Vec<(usize, crate::error::Result<()>)> {
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: polls our live queue without waiting; an event returned is ours to read
+            // and destroy (commit_event_result does both).
+            let ev = unsafe { rdkafka::bindings::rd_kafka_queue_poll(self.q, 0) };
+            if ev.is_null() {
+                return out;
+            }
+            // SAFETY: only offset commits are sent to this queue.
+            out.push(unsafe { commit_event_result(ev) });
+        }
+    }
+}
+
+impl Drop for CommitQueue {
+    fn drop(&mut self) {
+        // SAFETY: destroyed once, while the client still exists (see the type's contract);
+        // commit answers arriving later are discarded by librdkafka.
+        unsafe { rdkafka::bindings::rd_kafka_queue_destroy(self.q) }
     }
 }
 
