@@ -241,6 +241,8 @@ struct ExStr {
 
 thread_local! {
     static REPLY_CAPACITY: Cell<c_int> = const { Cell::new(32_767) };
+    /// The per-call $ZF heap, reused from call to call as IRIS reuses its own.
+    static HEAP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 extern "C" fn cb_strsize() -> c_int {
@@ -487,10 +489,23 @@ impl ZfHost {
         if payload > self.limits.zf_size {
             return Err(HostError::HeapSpace { needed: payload, available: self.limits.zf_size });
         }
-        let mut heap = vec![GUARD_BYTE; heap_used.max(8) + 8];
+        let mut heap = HEAP.with(|h| h.take());
+        if heap.len() < heap_used + 16 {
+            heap.resize(heap_used + 16, GUARD_BYTE);
+        }
         // Align the heap base to 8 bytes.
         let base_off = heap.as_ptr().align_offset(8);
         let base = unsafe { heap.as_mut_ptr().add(base_off) };
+        // Guard bytes after every string region (the regions themselves are not cleared, as
+        // IRIS does not clear its heap either).
+        for s in &plan {
+            let guard_at = match s {
+                Slot::Counted { at, cap, .. } => at + 2 + cap,
+                Slot::CStr { at, cap, .. } => at + cap + 1,
+                _ => continue,
+            };
+            unsafe { std::ptr::write_bytes(base.add(guard_at), GUARD_BYTE, GUARD) };
+        }
         let mut words: Vec<u64> = Vec::with_capacity(plan.len());
         for s in plan.iter_mut() {
             let w = match s {
@@ -569,6 +584,7 @@ impl ZfHost {
                 _ => {}
             }
         }
+        HEAP.with(|h| h.replace(heap));
         if let Some(p) = problems.into_iter().next() {
             return Err(p);
         }
