@@ -110,6 +110,13 @@ impl BridgeContext {
         self.logs.push(LogLine { level: 4, facility: "BRIDGE".to_owned(), message });
     }
 
+    /// Logs information of the bridge itself (facility `BRIDGE`, shown as trace).
+    pub fn info(&self, text: &str) {
+        let message = self.redactor.redact(text);
+        tracing::info!(target: "iriskafka", "{message}");
+        self.logs.push(LogLine { level: 6, facility: "BRIDGE".to_owned(), message });
+    }
+
     /// Logs an error of the bridge itself (facility `BRIDGE`).
     pub fn log_error(&self, text: &str) {
         let message = self.redactor.redact(text);

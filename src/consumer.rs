@@ -343,6 +343,19 @@ impl ConsumerContext for ConsumerCtx {
             Rebalance::Error(e) => self.base.log_error(&format!("rebalance error: {e}")),
         }
     }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            // A partition paused for a redelivery backoff and revoked meanwhile keeps
+            // librdkafka's pause flag; when it comes back its backoff state is gone, so it
+            // must flow again (its failed record is redelivered from the committed offset).
+            if tpl.count() > 0 {
+                if let Err(e) = consumer.resume(tpl) {
+                    self.base.log_error(&format!("resuming assigned partitions failed: {e}"));
+                }
+            }
+        }
+    }
 }
 
 fn describe(tps: &[Tp]) -> String {
@@ -384,6 +397,12 @@ fn commit_tracked(
             }
         }
     }
+}
+
+/// Commit errors that only mean the group is rebalancing: the member must rejoin before its
+/// commits are accepted again.
+fn is_group_settling(e: &BridgeError) -> bool {
+    matches!(e.name.as_str(), "ILLEGAL_GENERATION" | "UNKNOWN_MEMBER_ID" | "REBALANCE_IN_PROGRESS")
 }
 
 /// How long a close may take to leave the group before the client is destroyed without it.
@@ -687,6 +706,12 @@ impl Consumer {
             let list = self.in_flight.lock().remove(&id).unwrap_or_default();
             match r {
                 Ok(()) => self.acks().lock().committed(&list),
+                Err(e) if is_group_settling(&e) => {
+                    // A rebalance is under way: the offsets are sent again with the next
+                    // commit (or committed before revocation); nothing for the host to report.
+                    self.acks().lock().commit_failed(&list);
+                    self.context().info(&format!("commit deferred while the group rebalances: {e}"));
+                }
                 Err(e) => {
                     self.acks().lock().commit_failed(&list);
                     self.context().warn(&format!("commit failed, the offsets stay pending and are sent again: {e}"));
@@ -759,8 +784,7 @@ impl Consumer {
             // Refused because the group is rebalancing: serve the rejoin and try again within
             // the commit timeout (a record read meanwhile is not tracked: it comes again).
             while let Err(e) = &r {
-                let settling = matches!(e.name.as_str(), "ILLEGAL_GENERATION" | "UNKNOWN_MEMBER_ID" | "REBALANCE_IN_PROGRESS");
-                if !settling || Instant::now() >= deadline {
+                if !is_group_settling(e) || Instant::now() >= deadline {
                     break;
                 }
                 let _ = self.inner.poll(Duration::from_millis(100));

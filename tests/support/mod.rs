@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod workers;
 pub mod zfhost;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
