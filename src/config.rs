@@ -366,13 +366,7 @@ fn map_host_setting(
             Ok(vec![(if p12 { "ssl.keystore.password" } else { "ssl.key.password" }.into(), value.to_owned())])
         }
         "KeyPassword" => one("ssl.key.password"),
-        "DeliveryTimeout" => {
-            let secs: f64 = value
-                .trim()
-                .parse()
-                .map_err(|_| BridgeError::config(format!("setting DeliveryTimeout: \"{value}\" is not a number of seconds")))?;
-            Ok(vec![("message.timeout.ms".into(), ((secs * 1000.0).round() as i64).max(1).to_string())])
-        }
+        "DeliveryTimeout" => Ok(vec![("message.timeout.ms".into(), seconds_as_ms(name, value)?.max(1).to_string())]),
         "AutoOffsetReset" => {
             let v = value.trim().to_ascii_lowercase();
             if !matches!(v.as_str(), "earliest" | "latest") {
@@ -380,13 +374,7 @@ fn map_host_setting(
             }
             Ok(vec![("auto.offset.reset".into(), v)])
         }
-        "StatisticsInterval" => {
-            let secs: f64 = value
-                .trim()
-                .parse()
-                .map_err(|_| BridgeError::config(format!("setting StatisticsInterval: \"{value}\" is not a number of seconds")))?;
-            Ok(vec![("statistics.interval.ms".into(), ((secs * 1000.0).round() as i64).max(0).to_string())])
-        }
+        "StatisticsInterval" => Ok(vec![("statistics.interval.ms".into(), seconds_as_ms(name, value)?.max(0).to_string())]),
         "ExtraClasspaths" => {
             warnings.push("setting ExtraClasspaths is for the Java gateway and is ignored: no JVM is used".into());
             Ok(vec![])
@@ -395,6 +383,15 @@ fn map_host_setting(
         "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" => Ok(vec![]),
         other => Err(BridgeError::config(format!("unknown host setting \"{other}\""))),
     }
+}
+
+/// A setting given in seconds (fractions allowed), as milliseconds.
+fn seconds_as_ms(setting: &str, value: &str) -> Result<i64> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| BridgeError::config(format!("setting {setting}: \"{value}\" is not a number of seconds")))?;
+    Ok((secs * 1000.0).round() as i64)
 }
 
 enum StoreKind {
