@@ -163,16 +163,33 @@ pub enum NackOutcome {
 /// Per-partition acknowledgement state: commits never pass an unprocessed record.
 #[derive(Debug, Default)]
 pub struct AckTracker {
-    parts: BTreeMap<(String, i32), PartitionState>,
+    /// By topic, then partition: looking a record up needs no allocation (this runs for
+    /// every record).
+    parts: BTreeMap<String, BTreeMap<i32, PartitionState>>,
 }
 
 type Tp = (String, i32);
 
 impl AckTracker {
+    fn part_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionState> {
+        self.parts.get_mut(topic)?.get_mut(&partition)
+    }
+
+    fn part_entry(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
+        if !self.parts.contains_key(topic) {
+            self.parts.insert(topic.to_owned(), BTreeMap::new());
+        }
+        self.parts.get_mut(topic).expect("inserted above").entry(partition).or_default()
+    }
+
+    fn all(&self) -> impl Iterator<Item = (&String, i32, &PartitionState)> {
+        self.parts.iter().flat_map(|(t, ps)| ps.iter().map(move |(p, a)| (t, *p, a)))
+    }
+
     /// Records that `offset` of a partition was handed to the host. An offset at or below one
     /// still outstanding (redelivery after a rewind or seek) replaces those entries.
     pub fn track(&mut self, topic: &str, partition: i32, offset: i64, record: Option<Arc<ConsumedRecord>>) {
-        let p = self.parts.entry((topic.to_owned(), partition)).or_default();
+        let p = self.part_entry(topic, partition);
         while p.outstanding.back().is_some_and(|b| b.offset >= offset) {
             p.outstanding.pop_back();
         }
@@ -180,7 +197,7 @@ impl AckTracker {
     }
 
     fn find(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<&mut PartitionState>> {
-        let Some(p) = self.parts.get_mut(&(topic.to_owned(), partition)) else {
+        let Some(p) = self.part_mut(topic, partition) else {
             return Ok(None); // not (or no longer) ours: discard
         };
         if !p.outstanding.iter().any(|x| x.offset == offset) {
@@ -223,7 +240,7 @@ impl AckTracker {
     /// Drops the record at `offset` and every later handed-out record of the partition from
     /// tracking (they will be polled again) and pauses it until `until`.
     fn rewind(&mut self, topic: &str, partition: i32, offset: i64, until: Instant) {
-        if let Some(p) = self.parts.get_mut(&(topic.to_owned(), partition)) {
+        if let Some(p) = self.part_mut(topic, partition) {
             p.outstanding.retain(|x| x.offset < offset);
             p.paused_until = Some(until);
         }
@@ -232,28 +249,29 @@ impl AckTracker {
     /// Partitions whose backoff is over (they are unpaused in the tracker).
     fn due(&mut self, now: Instant) -> Vec<Tp> {
         let mut out = Vec::new();
-        for (tp, p) in self.parts.iter_mut() {
-            if p.paused_until.is_some_and(|t| t <= now) {
-                p.paused_until = None;
-                out.push(tp.clone());
+        for (t, ps) in self.parts.iter_mut() {
+            for (partition, p) in ps.iter_mut() {
+                if p.paused_until.is_some_and(|d| d <= now) {
+                    p.paused_until = None;
+                    out.push((t.clone(), *partition));
+                }
             }
         }
         out
     }
 
     fn next_due(&self) -> Option<Instant> {
-        self.parts.values().filter_map(|p| p.paused_until).min()
+        self.all().filter_map(|(_, _, p)| p.paused_until).min()
     }
 
     /// The offsets to commit (of `only` partitions when given): one past the processed prefix,
     /// where that moved since the last successful commit — and, unless `resend`, is not
     /// already on its way in an asynchronous commit.
     pub fn pending_commits(&self, only: Option<&[Tp]>, resend: bool) -> Vec<(String, i32, i64)> {
-        self.parts
-            .iter()
-            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
-            .filter_map(|((t, p), a)| match a.committable {
-                Some(c) if a.committed != Some(c) && (resend || a.sending != Some(c)) => Some((t.clone(), *p, c)),
+        self.all()
+            .filter(|(t, p, _)| only.is_none_or(|o| o.iter().any(|(ot, op)| ot == *t && op == p)))
+            .filter_map(|(t, p, a)| match a.committable {
+                Some(c) if a.committed != Some(c) && (resend || a.sending != Some(c)) => Some((t.clone(), p, c)),
                 _ => None,
             })
             .collect()
@@ -262,7 +280,7 @@ impl AckTracker {
     /// Notes commits sent asynchronously.
     pub fn sending(&mut self, commits: &[(String, i32, i64)]) {
         for (t, p, o) in commits {
-            if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
+            if let Some(a) = self.part_mut(t, *p) {
                 a.sending = Some(*o);
             }
         }
@@ -271,7 +289,7 @@ impl AckTracker {
     /// Notes a failed asynchronous commit: its offsets are pending again.
     pub fn commit_failed(&mut self, commits: &[(String, i32, i64)]) {
         for (t, p, o) in commits {
-            if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
+            if let Some(a) = self.part_mut(t, *p) {
                 if a.sending == Some(*o) {
                     a.sending = None;
                 }
@@ -282,7 +300,7 @@ impl AckTracker {
     /// Notes a successful commit.
     pub fn committed(&mut self, commits: &[(String, i32, i64)]) {
         for (t, p, o) in commits {
-            if let Some(a) = self.parts.get_mut(&(t.clone(), *p)) {
+            if let Some(a) = self.part_mut(t, *p) {
                 if a.committed.is_none_or(|c| c < *o) {
                     a.committed = Some(*o);
                 }
@@ -295,14 +313,19 @@ impl AckTracker {
 
     /// Forgets partitions this member no longer owns.
     pub fn forget(&mut self, tps: &[Tp]) {
-        for tp in tps {
-            self.parts.remove(tp);
+        for (t, p) in tps {
+            if let Some(ps) = self.parts.get_mut(t) {
+                ps.remove(p);
+                if ps.is_empty() {
+                    self.parts.remove(t);
+                }
+            }
         }
     }
 
     /// Starts a partition afresh (after an explicit seek).
     fn reset(&mut self, topic: &str, partition: i32) {
-        self.parts.insert((topic.to_owned(), partition), PartitionState::default());
+        *self.part_entry(topic, partition) = PartitionState::default();
     }
 }
 
