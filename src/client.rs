@@ -41,24 +41,15 @@ impl LogSink {
         g.0.push_back(line);
     }
 
-    /// Takes every queued line and the number dropped since the last call.
-    pub fn drain(&self) -> (Vec<LogLine>, u64) {
-        self.drain_while(|_| true)
-    }
-
-    /// Takes queued lines, oldest first, while `fits` accepts them; returns them and the
-    /// number of lines dropped (overflow) since the last call.
-    pub fn drain_while(&self, mut fits: impl FnMut(&LogLine) -> bool) -> (Vec<LogLine>, u64) {
+    /// Hands queued lines, oldest first, to `take` while it accepts them (a line it refuses
+    /// stays queued); returns the number of lines dropped (overflow) since the last call.
+    pub fn take_while(&self, mut take: impl FnMut(&LogLine) -> bool) -> u64 {
         let mut g = self.lines.lock();
         let dropped = std::mem::take(&mut g.1);
-        let mut out = Vec::new();
-        while let Some(l) = g.0.front() {
-            if !fits(l) {
-                break;
-            }
-            out.push(g.0.pop_front().expect("front exists"));
+        while g.0.front().is_some_and(&mut take) {
+            g.0.pop_front();
         }
-        (out, dropped)
+        dropped
     }
 }
 

@@ -784,17 +784,6 @@ impl Consumer {
         })
     }
 
-    /// The committed offset of a partition as the group coordinator has it (`None`: none).
-    pub fn committed_offset(&self, topic: &str, partition: i32, timeout: Duration) -> Result<Option<i64>> {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(topic, partition);
-        let got = self.inner.committed_offsets(tpl, timeout).map_err(|e| BridgeError::from_kafka(&e, "committed offsets"))?;
-        Ok(got.find_partition(topic, partition).and_then(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        }))
-    }
-
     /// Commits what was processed, then leaves the group, each bounded in time (the commit
     /// timeout, then [`CLOSE_TIMEOUT`]); when the group cannot be left in time (broker gone)
     /// the client is destroyed without leaving. Every thread of the consumer has stopped when

@@ -296,11 +296,6 @@ pub mod host {
         }
     }
 
-    /// Whether the host gave the long-string functions.
-    pub fn long_strings_available() -> bool {
-        slot(&EXPORTS, SLOT_EXSTR_KILL).is_some() && slot(&EXPORTS, SLOT_EXSTR_NEW).is_some()
-    }
-
     pub(super) fn exstr_kill(s: *mut IrisExStr) -> Result<()> {
         let f = slot(&EXPORTS, SLOT_EXSTR_KILL)
             .ok_or_else(|| BridgeError::long_strings_unavailable("the host gave no IrisExStrKill"))?;

@@ -338,7 +338,7 @@ zf_table! {
         let cap = lines.capacity();
         let out = with_client(handle.0, |ctx| {
             let mut body = Vec::new();
-            let (got, dropped) = ctx.logs.drain_while(|l| {
+            let dropped = ctx.logs.take_while(|l| {
                 let need = l.message.len() + l.facility.len() + 32;
                 if body.len() + need + 24 > cap {
                     return false;
@@ -347,7 +347,6 @@ zf_table! {
                 wire::push_pair(&mut body, key.as_bytes(), Some(l.message.as_bytes()));
                 true
             });
-            let _ = got;
             let mut out = format!("{dropped},").into_bytes();
             out.extend_from_slice(&body);
             Ok(out)
