@@ -584,8 +584,14 @@ do_start() {
     SCRAM_PW="$(rand_hex 12)"
     local ks_pw cluster_id
     ks_pw="$(rand_hex 12)"
-    # 16 random bytes, base64url without padding = 22 chars (a Kafka Uuid)
-    cluster_id="$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    # 16 random bytes, base64url without padding = 22 chars (a Kafka Uuid).
+    # Kafka's own Uuid.randomUuid() never starts with '-': the storage tool's
+    # argument parser would read such an id as an option (1 start in 64 failed
+    # that way). Draw again until the first character is not '-'.
+    cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+        cluster_id="$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
     [[ ${#cluster_id} -eq 22 ]] || die "bad cluster id '$cluster_id'"
 
     make_tls "$state/tls" "$ks_pw"
@@ -597,7 +603,7 @@ do_start() {
     log "formatting KRaft storage (cluster id $cluster_id)"
     if ! "$(java_bin)" -Xmx256m -Dlog4j2.configurationFile="file:${state}/log4j2.properties" \
             -cp "${LIBS_DIR}/*" kafka.tools.StorageTool format \
-            -t "$cluster_id" -c "$state/server.properties" \
+            --cluster-id="$cluster_id" -c "$state/server.properties" \
             --add-scram "SCRAM-SHA-256=[name=${SCRAM_USER},password=${SCRAM_PW}]" \
             --add-scram "SCRAM-SHA-512=[name=${SCRAM_USER},password=${SCRAM_PW}]" \
             >"$state/format.log" 2>&1; then
