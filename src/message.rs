@@ -48,6 +48,62 @@ impl<'a> ProduceRecord<'a> {
     }
 }
 
+/// A consumed record's fields, borrowed (from librdkafka's buffers or a [`ConsumedRecord`]):
+/// what a record frame is encoded from, so a record crosses the boundary without an
+/// intermediate copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordView<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp in ms since the epoch.
+    pub timestamp: Option<i64>,
+    /// Key; `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` for a null value.
+    pub value: Option<&'a [u8]>,
+    /// Headers in the pairs layout of [`wire`].
+    pub headers: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Views a message in librdkafka's buffers; its headers are encoded into `headers`
+    /// (cleared first; a buffer the caller reuses).
+    pub fn of_message(m: &'a BorrowedMessage<'_>, headers: &'a mut Vec<u8>) -> Self {
+        headers.clear();
+        if let Some(h) = m.headers() {
+            for hd in h.iter() {
+                wire::push_pair(headers, hd.key.as_bytes(), hd.value);
+            }
+        }
+        RecordView {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp: m.timestamp().to_millis(),
+            key: m.key(),
+            value: m.payload(),
+            headers,
+        }
+    }
+
+    /// Copies the record out of the borrowed buffers.
+    pub fn to_owned_record(&self) -> ConsumedRecord {
+        ConsumedRecord {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers_blob: self.headers.to_vec(),
+        }
+    }
+}
+
 /// A consumed record, owned, with every field the bridge reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsumedRecord {
@@ -70,20 +126,20 @@ pub struct ConsumedRecord {
 impl ConsumedRecord {
     /// Copies a message out of librdkafka's buffers.
     pub fn from_message(m: &BorrowedMessage<'_>) -> Self {
-        let mut headers_blob = Vec::new();
-        if let Some(h) = m.headers() {
-            for hd in h.iter() {
-                wire::push_pair(&mut headers_blob, hd.key.as_bytes(), hd.value);
-            }
-        }
-        ConsumedRecord {
-            topic: m.topic().to_owned(),
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp: m.timestamp().to_millis(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            headers_blob,
+        let mut headers = Vec::new();
+        RecordView::of_message(m, &mut headers).to_owned_record()
+    }
+
+    /// The record as a view.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers_blob,
         }
     }
 

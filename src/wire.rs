@@ -13,7 +13,7 @@
 //! out and read with the ReadField entries.
 
 use crate::error::{BridgeError, Result};
-use crate::message::ConsumedRecord;
+use crate::message::RecordView;
 
 /// Field numbers used by the frame's `inline` bits and the ReadField/Stage entries.
 pub mod field {
@@ -116,14 +116,12 @@ fn push_num(out: &mut Vec<u8>, n: i64) {
     out.push(b',');
 }
 
-/// Encodes `rec` as a record frame into `out` (cleared first), inlining key, headers and
-/// value in that order of preference while the frame stays within `capacity` bytes.
-/// Returns the `inline` bits.
-pub fn encode_record_frame(rec: &ConsumedRecord, capacity: usize, out: &mut Vec<u8>) -> u32 {
-    out.clear();
-    let key_len = rec.key.as_ref().map_or(0, Vec::len);
-    let value_len = rec.value.as_ref().map_or(0, Vec::len);
-    let headers_len = rec.headers_blob.len();
+/// Appends `rec` as a record frame to `out`, inlining key, headers and value in that order
+/// of preference while the frame stays within `capacity` bytes. Returns the `inline` bits.
+pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<u8>) -> u32 {
+    let key_len = rec.key.map_or(0, <[u8]>::len);
+    let value_len = rec.value.map_or(0, <[u8]>::len);
+    let headers_len = rec.headers.len();
     let mut room = capacity.saturating_sub(FRAME_HEADER_MAX + rec.topic.len());
     let mut inline = 0;
     for (f, len) in [(field::KEY, key_len), (field::HEADERS, headers_len), (field::VALUE, value_len)] {
@@ -136,21 +134,28 @@ pub fn encode_record_frame(rec: &ConsumedRecord, capacity: usize, out: &mut Vec<
     push_num(out, rec.offset);
     push_num(out, rec.timestamp.unwrap_or(-1));
     push_num(out, rec.topic.len() as i64);
-    push_num(out, rec.key.as_ref().map_or(-1, |k| k.len() as i64));
-    push_num(out, rec.value.as_ref().map_or(-1, |v| v.len() as i64));
+    push_num(out, rec.key.map_or(-1, |k| k.len() as i64));
+    push_num(out, rec.value.map_or(-1, |v| v.len() as i64));
     push_num(out, headers_len as i64);
     push_num(out, inline as i64);
     out.extend_from_slice(rec.topic.as_bytes());
     if inline & field::inline_bit(field::KEY) != 0 {
-        out.extend_from_slice(rec.key.as_deref().unwrap_or_default());
+        out.extend_from_slice(rec.key.unwrap_or_default());
     }
     if inline & field::inline_bit(field::HEADERS) != 0 {
-        out.extend_from_slice(&rec.headers_blob);
+        out.extend_from_slice(rec.headers);
     }
     if inline & field::inline_bit(field::VALUE) != 0 {
-        out.extend_from_slice(rec.value.as_deref().unwrap_or_default());
+        out.extend_from_slice(rec.value.unwrap_or_default());
     }
     inline
+}
+
+/// Whether a frame with these `inline` bits holds every field of `rec` that has bytes.
+pub fn all_inline(rec: &RecordView<'_>, inline: u32) -> bool {
+    [(field::KEY, rec.key.map_or(0, <[u8]>::len)), (field::HEADERS, rec.headers.len()), (field::VALUE, rec.value.map_or(0, <[u8]>::len))]
+        .iter()
+        .all(|&(f, len)| len == 0 || inline & field::inline_bit(f) != 0)
 }
 
 /// A record frame decoded (the inverse of [`encode_record_frame`]); used by tests and by any
@@ -183,17 +188,31 @@ pub struct DecodedFrame {
 
 /// Decodes a record frame.
 pub fn decode_record_frame(buf: &[u8]) -> Result<DecodedFrame> {
+    decode_frame_at(buf, &mut 0)
+}
+
+/// Decodes the record frames of a batch, back to back.
+pub fn decode_record_frames(buf: &[u8]) -> Result<Vec<DecodedFrame>> {
     let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        out.push(decode_frame_at(buf, &mut pos)?);
+    }
+    Ok(out)
+}
+
+fn decode_frame_at(buf: &[u8], at: &mut usize) -> Result<DecodedFrame> {
+    let pos = at;
     let mut n = [0i64; 8];
     for slot in n.iter_mut() {
-        *slot = parse_len(buf, &mut pos)?;
+        *slot = parse_len(buf, pos)?;
     }
     let [partition, offset, timestamp, topic_len, key_len, value_len, headers_len, inline] = n;
-    let topic = String::from_utf8_lossy(take(buf, &mut pos, topic_len, "topic")?).into_owned();
+    let topic = String::from_utf8_lossy(take(buf, pos, topic_len, "topic")?).into_owned();
     let inline = inline as u32;
     let mut get = |f: i32, len: i64, what: &str| -> Result<Option<Vec<u8>>> {
         if inline & field::inline_bit(f) != 0 {
-            Ok(Some(take(buf, &mut pos, len.max(0), what)?.to_vec()))
+            Ok(Some(take(buf, pos, len.max(0), what)?.to_vec()))
         } else {
             Ok(None)
         }
@@ -290,6 +309,9 @@ pub fn push_outcome(out: &mut Vec<u8>, code: i32, partition: i32, offset: i64, n
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::message::ConsumedRecord;
+
     #[test]
     fn batch_round_trip() {
         let r = BatchRecord { topic: b"t", partition: -1, flags: 3, timestamp: 0, key: b"k,", value: b"", headers: b"1,1,ab" };
@@ -300,8 +322,6 @@ mod tests {
         assert!(decode_batch(b"1,-2,0,0,0,0,0,t").is_err());
         assert!(decode_batch(b"5,0,0,0,0,0,0,t").is_err());
     }
-
-    use super::*;
 
     #[test]
     fn pairs_round_trip() {
@@ -331,13 +351,16 @@ mod tests {
             headers_blob: encode_pairs([(&b"h"[..], Some(&b"v"[..]))]),
         };
         let mut out = Vec::new();
-        let inline = encode_record_frame(&rec, 4096, &mut out);
+        let inline = encode_record_frame(&rec.view(), 4096, &mut out);
         assert_eq!(inline, 7);
+        assert!(all_inline(&rec.view(), inline));
         let d = decode_record_frame(&out).unwrap();
         assert_eq!((d.partition, d.offset, d.timestamp, d.key_len), (2, 7, 1000, -1));
         assert_eq!(d.value.unwrap().len(), 1000);
-        let inline = encode_record_frame(&rec, 400, &mut out);
+        out.clear();
+        let inline = encode_record_frame(&rec.view(), 400, &mut out);
         assert_eq!(inline, 1 | 4);
+        assert!(!all_inline(&rec.view(), inline));
         let d = decode_record_frame(&out).unwrap();
         assert_eq!(d.value, None);
         assert_eq!(d.value_len, 1000);

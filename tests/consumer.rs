@@ -294,6 +294,141 @@ fn one_entry_call_per_record_and_the_lag_summary() {
     b.consumer_close(c).unwrap();
 }
 
+/// `ConsumerBatch`: many records per call, each settled by its own letter in the next call.
+/// A failure rewinds only its partition (its later records in the batch come again, in order);
+/// a 100 KiB record ends its batch and is read with ReadField; the commit covers exactly what
+/// was processed.
+#[test]
+fn batches_settle_each_record_and_keep_partition_order() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("batch");
+    create_topic(&k.bootstrap, &topic, 3);
+    let mut recs = Vec::new();
+    for p in 0..3 {
+        for i in 0..30 {
+            recs.push(rec(&topic, p, &format!("p{p}-{i}")));
+        }
+    }
+    let big = "B".repeat(100 * 1024);
+    recs.push(rec(&topic, 2, &big));
+    produce(&b, &k, &recs);
+    let group = unique("g");
+    let c = consumer(&b, &k, &group, &topic, &[("host:RetryInitialMs", "200"), ("host:RetryMaxMs", "400")]);
+    let mut processed: Vec<Vec<String>> = vec![Vec::new(); 3];
+    let (mut outcomes, mut errors) = (String::new(), Vec::<(usize, String)>::new());
+    let (mut calls, mut largest, mut redelivered, mut failures) = (0, 0, 0, 0);
+    let start = Instant::now();
+    while processed.iter().map(Vec::len).sum::<usize>() < recs.len() {
+        assert!(start.elapsed() < Duration::from_secs(60), "stuck: {processed:?}");
+        let errs: Vec<(usize, &str)> = errors.iter().map(|(i, t)| (*i, t.as_str())).collect();
+        let (settled, batch) = b.batch(c, &outcomes, &errs, 50, 200).unwrap();
+        calls += 1;
+        redelivered += settled.redelivered;
+        largest = largest.max(batch.len());
+        outcomes.clear();
+        errors.clear();
+        let mut stopped = Vec::new();
+        for (i, r) in batch.iter().enumerate() {
+            let v = text(r);
+            if stopped.contains(&r.partition) {
+                outcomes.push('3');
+            } else if v == "p1-5" && failures < 2 {
+                failures += 1;
+                outcomes.push('2');
+                errors.push((i, format!("target refused {v}")));
+                stopped.push(r.partition);
+            } else {
+                outcomes.push('1');
+                processed[r.partition as usize].push(if v.len() > 100 { "big".into() } else { v });
+            }
+        }
+    }
+    let (settled, rest) = b.batch(c, &outcomes, &[], 0, 0).unwrap();
+    assert!(rest.is_empty(), "max 0 settles only");
+    redelivered += settled.redelivered;
+    for p in 0..3 {
+        let mut want: Vec<String> = (0..30).map(|i| format!("p{p}-{i}")).collect();
+        if p == 2 {
+            want.push("big".into());
+        }
+        assert_eq!(processed[p], want, "partition {p}: each record once, in order");
+    }
+    assert_eq!(redelivered, 2, "both failures were redelivered");
+    assert!(largest > 10, "records arrive many per call (largest batch {largest})");
+    println!("{} records in {calls} ConsumerBatch calls (largest batch {largest})", recs.len());
+    assert_eq!(b.commit(c).unwrap(), 3);
+    b.consumer_close(c).unwrap();
+    // Everything was processed and committed: the group sees only a new record.
+    produce(&b, &k, &[rec(&topic, 1, "new")]);
+    let c = consumer(&b, &k, &group, &topic, &[]);
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got.is_empty() && start.elapsed() < Duration::from_secs(30) {
+        got = b.batch(c, "", &[], 10, 200).unwrap().1;
+    }
+    assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["new"]);
+    b.consumer_close(c).unwrap();
+}
+
+/// Wrong batch outcomes are refused and change nothing; "not processed" brings the same
+/// records back without a backoff.
+#[test]
+fn batch_outcomes_are_checked_and_not_processed_records_come_again() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("batchbad");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &(0..5).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let c = consumer(&b, &k, &unique("g"), &topic, &[]);
+    let mut first = Vec::new();
+    let start = Instant::now();
+    while first.len() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let (_, got) = b.batch(c, &"1".repeat(first.len()), &[], 5, 500).unwrap();
+        if got.len() < 5 && !got.is_empty() {
+            // a partial first fetch: settle it as not processed and ask again
+            let (_, again) = b.batch(c, &"3".repeat(got.len()), &[], 0, 0).unwrap();
+            assert!(again.is_empty());
+            continue;
+        }
+        first = got;
+    }
+    let offsets: Vec<i64> = first.iter().map(|r| r.offset).collect();
+    for (outcomes, errors, what) in [
+        ("111", &[][..], "count"),
+        ("11x11", &[][..], "letter"),
+        ("11211", &[(2usize, "e")][..], "bad errors"),
+    ] {
+        let e = if what == "bad errors" {
+            // an errors key that is not an index
+            let blob = iriskafka::wire::encode_pairs([(&b"two"[..], Some(&b"e"[..]))]);
+            b.call(
+                "ConsumerBatch",
+                &[c.into(), support::zfhost::Arg::Bytes(outcomes.as_bytes()), support::zfhost::Arg::Bytes(&blob), 5.into(), 0.into()],
+            )
+            .unwrap_err()
+        } else {
+            b.batch(c, outcomes, errors, 5, 0).unwrap_err()
+        };
+        assert_eq!(e.name, "BRIDGE_BAD_ARGUMENT", "{what}: {e}");
+    }
+    // Nothing was settled by the refused calls: mark all not processed, they come again.
+    let (s, again) = b.batch(c, "33333", &[], 0, 0).unwrap();
+    assert_eq!((s.redelivered, s.dead, s.discarded, again.len()), (0, 0, 0, 0));
+    let mut second = Vec::new();
+    let start = Instant::now();
+    while second.len() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let (_, got) = b.batch(c, &"1".repeat(second.len()), &[], 5, 500).unwrap();
+        second = got;
+    }
+    assert_eq!(second.iter().map(|r| r.offset).collect::<Vec<_>>(), offsets, "the same records, in order");
+    b.batch(c, "11111", &[], 0, 0).unwrap();
+    assert_eq!(b.commit(c).unwrap(), 1);
+    b.consumer_close(c).unwrap();
+}
+
 /// Offset commits fail with NOT_COORDINATOR, REQUEST_TIMED_OUT and
 /// COORDINATOR_LOAD_IN_PROGRESS on the mock cluster: the commit is retried, the retries are
 /// logged with their codes, and the committed position is right afterwards.

@@ -33,6 +33,7 @@ const PINNED: &[(&str, &str)] = &[
     ("ConsumerNext", "8iibiPPB"),
     ("ClientStatistics", "8i8iP8PB"),
     ("ConsumerLag", "8iPB"),
+    ("ConsumerBatch", "8ibbiiPPPPPB"),
 ];
 
 #[test]

@@ -148,7 +148,8 @@ fn poll_into(c: &Consumer, timeout: i32, record: &mut OutBytes) -> Result<()> {
         let mut buf = buf.borrow_mut();
         let got = c.poll(timeout_ms(timeout)?, |rec| match rec {
             Some(r) => {
-                wire::encode_record_frame(r, cap, &mut buf);
+                buf.clear();
+                wire::encode_record_frame(&r.view(), cap, &mut buf);
                 true
             }
             None => false,
@@ -426,6 +427,48 @@ zf_table! {
         let c = CONSUMERS.get(handle.0)?;
         let stats = c.context().stats.lock().clone().unwrap_or_default();
         summary.write(crate::client::lag_summary(&stats).as_bytes())
+    }
+
+    /// Settles the previous batch and polls the next, for many records per call. `outcomes`:
+    /// one letter per record of the previous batch, in order — `1` processed, `2` failed, `3`
+    /// not processed (empty for an empty or no previous batch); `errors`: pairs of the 0-based
+    /// index of a failed record and its error text. After a failed or not-processed record
+    /// the later records of that partition in the batch come again, in order, whatever their
+    /// letter. Then polls up to `max` records (0: settle only), the first within `timeout_ms`;
+    /// `records` holds `count` record frames back to back; a record whose fields did not all
+    /// fit ends the batch and is the current record for the ReadField entries. Answers, of the
+    /// settled batch, how many failures are redelivered, went to the dead-letter topic or
+    /// were given up (`dead`), and were discarded (partition moved). A settle error is
+    /// answered after the rest of the batch was settled, and nothing is polled then.
+    fn ConsumerBatch(
+        handle: InI64, outcomes: InBytes, errors: InBytes, max: InI32, timeout: InI32,
+        status: Status, count: OutI32, redelivered: OutI32, dead: OutI32, discarded: OutI32, records: OutBytes
+    ) {
+        let c = CONSUMERS.get(handle.0)?;
+        let max = usize::try_from(max.0).map_err(|_| BridgeError::bad_argument(format!("max {} is negative", max.0)))?;
+        let wait = timeout_ms(timeout.0)?;
+        let texts: Vec<(usize, String)> = wire::decode_pairs(errors.bytes()?)?
+            .into_iter()
+            .map(|(k, v)| {
+                let i = std::str::from_utf8(k).ok().and_then(|k| k.parse::<usize>().ok()).ok_or_else(|| {
+                    BridgeError::bad_argument("an errors key is not a record index (0-based, decimal)")
+                })?;
+                Ok((i, String::from_utf8_lossy(v.unwrap_or_default()).into_owned()))
+            })
+            .collect::<Result<_>>()?;
+        let texts: Vec<(usize, &str)> = texts.iter().map(|(i, t)| (*i, t.as_str())).collect();
+        let settled = c.settle_batch(outcomes.bytes()?, &texts)?;
+        redelivered.set(settled.redelivered as i32)?;
+        dead.set((settled.dead_lettered + settled.given_up) as i32)?;
+        discarded.set(settled.discarded as i32)?;
+        let cap = records.capacity();
+        FRAME.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            let n = c.poll_batch(max, wait, cap, &mut buf)?;
+            count.set(n as i32)?;
+            records.write(&buf)
+        })
     }
 }
 

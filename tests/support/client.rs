@@ -61,6 +61,17 @@ pub struct Consumed {
     pub calls: usize,
 }
 
+/// What a `ConsumerBatch` settle reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSettle {
+    /// Failures redelivered after a backoff.
+    pub redelivered: i64,
+    /// Failures dead-lettered or given up.
+    pub dead: i64,
+    /// Records whose partition moved (or that were settled already).
+    pub discarded: i64,
+}
+
 /// The library as one IRIS job uses it.
 pub struct Bridge {
     pub host: ZfHost,
@@ -230,7 +241,44 @@ impl Bridge {
             return Ok(None);
         }
         let d = wire::decode_record_frame(frame).expect("valid frame");
-        let mut calls = 1;
+        self.complete(h, d, 1).map(Some)
+    }
+
+    /// `ConsumerBatch`: settles the previous batch (`outcomes`, one letter per record;
+    /// `errors` by 0-based index) and polls up to `max` records; the settle counts and the
+    /// records with every field read in full (the batch's last record may need ReadField calls).
+    pub fn batch(
+        &self,
+        h: i64,
+        outcomes: &str,
+        errors: &[(usize, &str)],
+        max: i32,
+        timeout_ms: i32,
+    ) -> Result<(BatchSettle, Vec<Consumed>), ZfError> {
+        let errs: Vec<(String, String)> = errors.iter().map(|(i, t)| (i.to_string(), t.to_string())).collect();
+        let blob = wire::encode_pairs(errs.iter().map(|(i, t)| (i.as_bytes(), Some(t.as_bytes()))));
+        let r = self.call(
+            "ConsumerBatch",
+            &[h.into(), Arg::Bytes(outcomes.as_bytes()), Arg::Bytes(&blob), max.into(), timeout_ms.into()],
+        )?;
+        let n = r.outputs[1].int() as usize;
+        let settle = BatchSettle { redelivered: r.outputs[2].int(), dead: r.outputs[3].int(), discarded: r.outputs[4].int() };
+        let frames = wire::decode_record_frames(r.outputs[5].bytes()).expect("valid frames");
+        assert_eq!(frames.len(), n, "count matches the frames");
+        let mut out = Vec::with_capacity(n);
+        for (i, d) in frames.into_iter().enumerate() {
+            // only the batch's last record may have fields left out
+            let calls = if i == 0 { 1 } else { 0 };
+            let whole = (d.key_len <= 0 || d.key.is_some()) && (d.value_len <= 0 || d.value.is_some()) && (d.headers_len <= 0 || d.headers.is_some());
+            assert!(whole || i + 1 == n, "a record with fields left out ends the batch");
+            out.push(self.complete(h, d, calls)?);
+        }
+        Ok((settle, out))
+    }
+
+    /// Completes a decoded frame: reads the fields it left out.
+    fn complete(&self, h: i64, d: wire::DecodedFrame, calls: usize) -> Result<Consumed, ZfError> {
+        let mut calls = calls;
         let mut get = |f: i32, inline: Option<Vec<u8>>, len: i64| -> Result<Option<Vec<u8>>, ZfError> {
             if let Some(b) = inline {
                 return Ok(Some(b));
@@ -250,7 +298,7 @@ impl Bridge {
             .into_iter()
             .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), v.map(<[u8]>::to_vec)))
             .collect();
-        Ok(Some(Consumed {
+        Ok(Consumed {
             topic: d.topic,
             partition: d.partition,
             offset: d.offset,
@@ -259,7 +307,7 @@ impl Bridge {
             value,
             headers,
             calls,
-        }))
+        })
     }
 
     /// Polls until a record arrives or `total_ms` passes.
