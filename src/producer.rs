@@ -57,22 +57,74 @@ impl DeliverySlot {
     }
 }
 
+/// Where a record's delivery report goes.
+pub enum Delivery {
+    /// A caller waits for it (confirmed produce).
+    Wait(Arc<DeliverySlot>),
+    /// It is counted for [`Producer::reports`] (sent with [`Producer::send_async`]); the
+    /// record's sequence number.
+    Async(u64),
+}
+
+/// Outcomes of records sent without waiting, collected by [`Producer::reports`].
+#[derive(Default)]
+pub struct AsyncReports {
+    state: Mutex<AsyncState>,
+    settled: Condvar,
+}
+
+#[derive(Default)]
+struct AsyncState {
+    next_seq: u64,
+    in_flight: u64,
+    delivered: u64,
+    failures: std::collections::VecDeque<(u64, BridgeError)>,
+}
+
+/// What [`Producer::reports`] answers.
+#[derive(Debug, Default)]
+pub struct Reports {
+    /// Records delivered since the last call.
+    pub delivered: u64,
+    /// Failed records since the last call (sequence number and error), oldest first.
+    pub failures: Vec<(u64, BridgeError)>,
+    /// Records sent and not reported yet.
+    pub in_flight: u64,
+}
+
 /// The producer's rdkafka context: logs, errors and delivery reports.
 pub struct ProducerCtx {
     base: BridgeContext,
+    reports: AsyncReports,
 }
 
 crate::client::delegate_client_context!(ProducerCtx);
 
 impl ProducerContext for ProducerCtx {
-    type DeliveryOpaque = Arc<DeliverySlot>;
+    type DeliveryOpaque = Box<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, slot: Arc<DeliverySlot>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, to: Box<Delivery>) {
         let r = match result {
             Ok(m) => Ok(Delivered { partition: m.partition(), offset: m.offset() }),
             Err((e, _)) => Err(BridgeError::from_kafka(e, "delivery failed").redacted(&self.base.redactor)),
         };
-        slot.complete(r);
+        match *to {
+            Delivery::Wait(slot) => slot.complete(r),
+            Delivery::Async(seq) => {
+                let mut st = self.reports.state.lock();
+                match r {
+                    Ok(_) => st.delivered += 1,
+                    Err(e) => {
+                        self.base.warn(&format!("record {seq} was not delivered: {e}"));
+                        st.failures.push_back((seq, e));
+                    }
+                }
+                st.in_flight -= 1;
+                if st.in_flight == 0 {
+                    self.reports.settled.notify_all();
+                }
+            }
+        }
     }
 }
 
@@ -106,7 +158,7 @@ impl Producer {
     /// Creates a producer from final librdkafka settings.
     pub fn from_settings(all: &Settings, warnings: Vec<String>) -> Result<Self> {
         let (cfg, redactor) = all.to_client_config();
-        let ctx = ProducerCtx { base: BridgeContext::new(redactor.clone()) };
+        let ctx = ProducerCtx { base: BridgeContext::new(redactor.clone()), reports: AsyncReports::default() };
         for w in warnings {
             ctx.base.warn(&w);
         }
@@ -176,7 +228,14 @@ impl Producer {
     /// delivery report.
     fn send(&self, rec: &ProduceRecord<'_>, started: Instant) -> Result<Arc<DeliverySlot>> {
         let slot = Arc::new(DeliverySlot::default());
-        let mut record = BaseRecord::<[u8], [u8], Arc<DeliverySlot>>::with_opaque_to(rec.topic, slot.clone());
+        self.enqueue(rec, Delivery::Wait(slot.clone()), started)?;
+        Ok(slot)
+    }
+
+    /// Hands a record to librdkafka, waiting while its queue is full (until the delivery wait
+    /// is over).
+    fn enqueue(&self, rec: &ProduceRecord<'_>, to: Delivery, started: Instant) -> Result<()> {
+        let mut record = BaseRecord::<[u8], [u8], Box<Delivery>>::with_opaque_to(rec.topic, Box::new(to));
         record.partition = rec.partition;
         record.key = rec.key;
         record.payload = rec.value;
@@ -184,19 +243,89 @@ impl Producer {
         record.headers = rec.owned_headers();
         loop {
             match self.inner.send(record) {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if started.elapsed() < self.delivery_wait =>
                 {
                     record = back;
-                    std::thread::sleep(Duration::from_millis(5));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((e, _)) => {
                     return Err(BridgeError::from_kafka(&e, "produce").redacted(&self.context().redactor))
                 }
             }
         }
-        Ok(slot)
+    }
+
+    /// Sends records without waiting for their delivery (bulk loads): each gets the next
+    /// sequence number of this producer, in order; their outcomes are collected with
+    /// [`Producer::reports`]. A record librdkafka refuses at once (unknown partition, larger
+    /// than `message.max.bytes`, queue full for the whole delivery wait) is reported failed
+    /// there like any other; the rest of the batch is sent. Returns the first record's
+    /// sequence number.
+    pub fn send_async(&self, recs: &[ProduceRecord<'_>]) -> u64 {
+        let started = Instant::now();
+        let reports = self.context_reports();
+        let first = {
+            let mut st = reports.state.lock();
+            let first = st.next_seq + 1;
+            st.next_seq += recs.len() as u64;
+            st.in_flight += recs.len() as u64;
+            first
+        };
+        for (i, rec) in recs.iter().enumerate() {
+            let seq = first + i as u64;
+            if let Err(e) = self.enqueue(rec, Delivery::Async(seq), started) {
+                self.context().warn(&format!("record {seq} was not sent: {e}"));
+                let mut st = reports.state.lock();
+                st.failures.push_back((seq, e));
+                st.in_flight -= 1;
+                if st.in_flight == 0 {
+                    reports.settled.notify_all();
+                }
+            }
+        }
+        first
+    }
+
+    fn context_reports(&self) -> &AsyncReports {
+        &self.inner.context().reports
+    }
+
+    /// Collects the outcomes of records sent with [`Producer::send_async`]: waits up to
+    /// `timeout` for every one to be reported (sending lingering records at once), then
+    /// answers how many were delivered since the last call, up to `max_failures` failures
+    /// (the rest stay for the next call) and how many are still in flight.
+    pub fn reports(&self, timeout: Duration, max_failures: usize) -> Reports {
+        let deadline = Instant::now() + timeout;
+        let r = self.context_reports();
+        if !timeout.is_zero() && r.state.lock().in_flight > 0 {
+            crate::boundary::sys::flush_now(&self.inner, timeout);
+        }
+        let mut st = r.state.lock();
+        while st.in_flight > 0 {
+            if r.settled.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        let take = st.failures.len().min(max_failures);
+        let failures: Vec<(u64, BridgeError)> = st.failures.drain(..take).collect();
+        let out = Reports { delivered: st.delivered, failures, in_flight: st.in_flight };
+        st.delivered = 0;
+        out
+    }
+
+    /// Failures of records sent without waiting that no one collected, after waiting up to
+    /// `timeout` for the reports still on their way (close counts them as undelivered).
+    pub fn uncollected_failures(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let r = self.context_reports();
+        let mut st = r.state.lock();
+        while st.in_flight > 0 && !r.settled.wait_until(&mut st, deadline).timed_out() {}
+        for (seq, e) in &st.failures {
+            self.context().warn(&format!("record {seq} was not delivered and its failure was never collected: {e}"));
+        }
+        st.failures.len()
     }
 
     /// Flushes within `timeout` and returns how many records were still undelivered then.

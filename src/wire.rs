@@ -284,6 +284,14 @@ pub fn decode_batch(buf: &[u8]) -> Result<Vec<BatchRecord<'_>>> {
     Ok(out)
 }
 
+/// Appends one failure report of a record sent without waiting: `sequence,code,NAME;`.
+pub fn push_failure(out: &mut Vec<u8>, seq: u64, code: i32, name: &str) {
+    push_num(out, seq as i64);
+    push_num(out, code as i64);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b';');
+}
+
 /// Encodes one batch record (the inverse of [`decode_batch`]).
 pub fn push_batch_record(out: &mut Vec<u8>, r: &BatchRecord<'_>) {
     push_num(out, r.topic.len() as i64);

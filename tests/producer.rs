@@ -214,6 +214,74 @@ fn a_batch_answers_each_records_outcome_in_order() {
     b.producer_close(p, 5000).unwrap();
 }
 
+/// `ProduceSend` + `ProducerReports`: records sent without waiting are each reported once,
+/// delivered or failed with their sequence number; nothing is dropped, and close counts
+/// failures nobody collected.
+#[test]
+fn records_sent_without_waiting_are_each_reported() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("async");
+    create_topic(&k.bootstrap, &topic, 3);
+    let p = new_producer(&b, &[host(&[("Servers", &k.bootstrap)])]).unwrap();
+    let mut recs: Vec<Rec> = (0..300)
+        .map(|i| Rec { topic: topic.clone(), partition: Some(i % 3), value: Some(format!("{i}").into_bytes()), ..Default::default() })
+        .collect();
+    recs[7].partition = Some(50); // no such partition: that record alone fails
+    let (first, n) = b.produce_send(p, &recs).unwrap();
+    assert_eq!((first, n), (1, 300));
+    let second: Vec<Rec> = recs[..10]
+        .iter()
+        .map(|r| Rec { value: Some([b"second-", &r.value.clone().unwrap()[..]].concat()), ..r.clone() })
+        .collect();
+    let (first2, n2) = b.produce_send(p, &second).unwrap();
+    assert_eq!((first2, n2), (301, 10), "sequence numbers continue per producer");
+    let (mut delivered, mut failures) = (0, Vec::new());
+    let start = std::time::Instant::now();
+    loop {
+        let (d, in_flight, f) = b.producer_reports(p, 10_000).unwrap();
+        delivered += d;
+        failures.extend(f);
+        if in_flight == 0 {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "reports never completed");
+    }
+    assert_eq!(delivered, 308);
+    let names: Vec<(i64, &str)> = failures.iter().map(|(s, _, n)| (*s, n.as_str())).collect();
+    assert_eq!(names, [(8, "UNKNOWN_PARTITION"), (308, "UNKNOWN_PARTITION")], "record 8 of each batch failed");
+    assert_eq!(b.producer_reports(p, 0).unwrap(), (0, 0, Vec::new()), "each outcome is reported once");
+    // An invalid record refuses the whole call before anything is sent.
+    let mut bad = recs[..3].to_vec();
+    bad[1].topic = String::new();
+    let e = b.produce_send(p, &bad).unwrap_err();
+    assert_eq!(e.name, "BRIDGE_BAD_ARGUMENT", "{e}");
+    assert!(e.message.contains("record 2 of the batch"), "{e}");
+    // A failure nobody collects is counted by close.
+    b.produce_send(p, &recs[7..8]).unwrap();
+    assert_eq!(b.producer_close(p, 5000).unwrap(), 1, "the uncollected failure counts as undelivered");
+    // Every delivered record is in the log, once: 308 of them.
+    let c = b
+        .consumer_new(&[("host:Servers", &k.bootstrap), ("host:GroupID", &unique("g")), ("host:AutoOffsetReset", "earliest")], &topic)
+        .unwrap();
+    let mut seen = std::collections::HashMap::<Vec<u8>, usize>::new();
+    let start = std::time::Instant::now();
+    let mut settle = String::new();
+    while seen.values().sum::<usize>() < 308 && start.elapsed().as_secs() < 30 {
+        let got = b.batch(c, &settle, &[], 500, 200).unwrap().1;
+        settle = "1".repeat(got.len());
+        for r in got {
+            *seen.entry(r.value.unwrap()).or_default() += 1;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let extra = b.batch(c, &settle, &[], 500, 200).unwrap().1;
+    b.consumer_close(c).unwrap();
+    assert!(extra.is_empty(), "no more than the delivered records: {extra:?}");
+    assert_eq!(seen.values().sum::<usize>(), 308);
+    assert!(seen.values().all(|n| *n == 1), "each once");
+}
+
 #[test]
 fn unknown_topic_without_auto_creation_is_permanent() {
     let k = Broker::from_env();

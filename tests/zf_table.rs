@@ -34,6 +34,9 @@ const PINNED: &[(&str, &str)] = &[
     ("ClientStatistics", "8i8iP8PB"),
     ("ConsumerLag", "8iPB"),
     ("ConsumerBatch", "8ibbiiPPPPPB"),
+    ("ProduceSend", "8ibP8PP"),
+    ("ProduceSendLong", "8ijP8PP"),
+    ("ProducerReports", "8iiP8P8PB"),
 ];
 
 #[test]

@@ -122,6 +122,23 @@ fn produce_batch(p: &Producer, blob: &[u8], capacity: usize) -> Result<Vec<u8>> 
     Ok(out)
 }
 
+/// Sends a batch without waiting: every record is checked first (a bad one fails the call
+/// with nothing sent). Answers the first sequence number and the count.
+fn send_batch(p: &Producer, blob: &[u8]) -> Result<(u64, usize)> {
+    let batch = wire::decode_batch(blob)?;
+    let recs = batch
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            record_from_batch(r).map_err(|mut e| {
+                e.message = format!("record {} of the batch: {} (nothing was sent)", i + 1, e.message);
+                e
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((p.send_async(&recs), recs.len()))
+}
+
 fn timeout_ms(ms: i32) -> Result<Duration> {
     u64::try_from(ms)
         .map(Duration::from_millis)
@@ -255,9 +272,12 @@ zf_table! {
     fn ProducerClose(handle: InI64, timeout: InI32, status: Status, undelivered: OutI32) {
         let t = timeout_ms(timeout.0)?;
         let p = PRODUCERS.remove(handle.0)?;
+        let started = std::time::Instant::now();
         let left = p.flush(t);
+        // Failures of records sent without waiting that were never collected count too.
+        let failed = p.uncollected_failures(t.saturating_sub(started.elapsed()));
         drop(p);
-        undelivered.set(left as i32)
+        undelivered.set((left + failed) as i32)
     }
 
     /// Creates a consumer (config as for `ProducerNew`, plus the host settings AtLeastOnce,
@@ -469,6 +489,45 @@ zf_table! {
             count.set(n as i32)?;
             records.write(&buf)
         })
+    }
+
+    /// Sends a batch of records (the batch layout) without waiting for their delivery, for
+    /// bulk loads: answers the sequence number of the first record (the others follow in
+    /// order, per producer) and how many were sent. Every record is checked first; a bad one
+    /// fails the call with nothing sent. Collect the outcomes with `ProducerReports`.
+    fn ProduceSend(handle: InI64, records: InBytes, status: Status, first: OutI64, count: OutI32) {
+        let p = PRODUCERS.get(handle.0)?;
+        let (f, n) = send_batch(&p, records.bytes()?)?;
+        first.set(f as i64)?;
+        count.set(n as i32)
+    }
+
+    /// As `ProduceSend`, with the batch as a long string.
+    fn ProduceSendLong(handle: InI64, records: InLong, status: Status, first: OutI64, count: OutI32) {
+        let p = PRODUCERS.get(handle.0)?;
+        let (f, n) = send_batch(&p, records.bytes()?)?;
+        first.set(f as i64)?;
+        count.set(n as i32)
+    }
+
+    /// Collects the outcomes of records sent with `ProduceSend`: waits up to `timeout_ms` for
+    /// all of them (records lingering in librdkafka go out at once), then answers how many
+    /// were delivered since the last call, how many are still in flight, and the failures,
+    /// oldest first, as `sequence,code,NAME;` (as many as fit the reply; the rest come with
+    /// the next call). Undelivered records are never dropped silently: a failure stays until
+    /// collected, and `ProducerClose` counts the uncollected ones as undelivered.
+    fn ProducerReports(
+        handle: InI64, timeout: InI32, status: Status, delivered: OutI64, in_flight: OutI64, failures: OutBytes
+    ) {
+        let p = PRODUCERS.get(handle.0)?;
+        let r = p.reports(timeout_ms(timeout.0)?, failures.capacity() / OUTCOME_MAX);
+        let mut out = Vec::with_capacity(r.failures.len() * 32);
+        for (seq, e) in &r.failures {
+            wire::push_failure(&mut out, *seq, e.code, &e.name);
+        }
+        delivered.set(r.delivered as i64)?;
+        in_flight.set(r.in_flight as i64)?;
+        failures.write(&out)
     }
 }
 

@@ -368,7 +368,30 @@ impl Bridge {
     }
 
     /// Produces small records in one call; per record Ok((partition, offset)) or Err(name).
-    pub fn produce_batch(&self, h: i64, recs: &[Rec]) -> Result<Vec<Result<(i32, i64), String>>, ZfError> {
+    /// `ProduceSend` (or `ProduceSendLong`): sends without waiting; (first sequence, count).
+    pub fn produce_send(&self, h: i64, recs: &[Rec]) -> Result<(i64, i64), ZfError> {
+        let entry = if self.transfer == Transfer::Long { "ProduceSendLong" } else { "ProduceSend" };
+        let r = self.call(entry, &[h.into(), Arg::Bytes(&Self::batch_blob(recs))])?;
+        Ok((r.outputs[1].int(), r.outputs[2].int()))
+    }
+
+    /// `ProducerReports`: (delivered since the last call, in flight, failures as
+    /// (sequence, code, NAME)).
+    pub fn producer_reports(&self, h: i64, timeout_ms: i32) -> Result<(i64, i64, Vec<(i64, i64, String)>), ZfError> {
+        let r = self.call("ProducerReports", &[h.into(), timeout_ms.into()])?;
+        let text = String::from_utf8(r.outputs[3].bytes().to_vec()).unwrap();
+        let failures = text
+            .split_terminator(';')
+            .map(|f| {
+                let v: Vec<&str> = f.splitn(3, ',').collect();
+                (v[0].parse().unwrap(), v[1].parse().unwrap(), v[2].to_owned())
+            })
+            .collect();
+        Ok((r.outputs[1].int(), r.outputs[2].int(), failures))
+    }
+
+    /// The batch layout of `recs`.
+    pub fn batch_blob(recs: &[Rec]) -> Vec<u8> {
         let headers: Vec<Vec<u8>> =
             recs.iter().map(|r| wire::encode_pairs(r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())))).collect();
         let mut blob = Vec::new();
@@ -389,6 +412,11 @@ impl Bridge {
                 },
             );
         }
+        blob
+    }
+
+    pub fn produce_batch(&self, h: i64, recs: &[Rec]) -> Result<Vec<Result<(i32, i64), String>>, ZfError> {
+        let blob = Self::batch_blob(recs);
         let entry = if self.transfer == Transfer::Long { "ProduceBatchLong" } else { "ProduceBatch" };
         let r = self.call(entry, &[h.into(), Arg::Bytes(&blob)])?;
         let text = String::from_utf8(r.outputs[1].bytes().to_vec()).unwrap();
