@@ -702,9 +702,9 @@ impl Consumer {
     /// processed, failed (its error text in `errors`, by 0-based index) or not processed.
     /// After a failure or a not-processed record, the later records of that partition in the
     /// batch count as not processed whatever their letter (they come again, in order). Letters
-    /// are checked before anything is settled: a wrong count or letter changes nothing. An
-    /// error while settling (a dead-letter send that failed) is returned after the rest of
-    /// the batch was settled; that record's partition is rewound.
+    /// are checked before anything is settled: a wrong count or letter changes nothing. A
+    /// failure while settling (a dead-letter send that failed) is logged and its record comes
+    /// again (counted redelivered); the rest of the batch is settled all the same.
     pub fn settle_batch(&self, outcomes: &[u8], errors: &[(usize, &str)]) -> Result<Settled> {
         let mut handed = self.handed.lock();
         let n = handed.len;
@@ -722,7 +722,6 @@ impl Consumer {
         }
         let mut s = Settled::default();
         let mut stopped: Vec<(&str, i32)> = Vec::new();
-        let mut failure = None;
         for (i, (topic, partition, offset)) in handed.records[..n].iter().enumerate() {
             let (topic, partition, offset) = (topic.as_str(), *partition, *offset);
             if stopped.contains(&(topic, partition)) {
@@ -746,8 +745,11 @@ impl Consumer {
                         Ok(NackOutcome::GivenUp) => s.given_up += 1,
                         Ok(NackOutcome::Discarded) => s.discarded += 1,
                         Err(e) => {
+                            // (a dead-letter send that failed: logged, and the partition
+                            // was rewound, so the record comes again)
+                            self.context().log_error(&format!("{topic}[{partition}]@{offset}: {e}"));
+                            s.redelivered += 1;
                             stopped.push((topic, partition));
-                            failure = Some(e);
                         }
                     }
                 }
@@ -756,17 +758,14 @@ impl Consumer {
                     if self.options.at_least_once && self.acks().lock().owns(topic, partition) {
                         stopped.push((topic, partition));
                         if let Err(e) = self.rewind(topic, partition, offset, Duration::ZERO) {
-                            failure = Some(e);
+                            self.context().log_error(&format!("rewinding {topic}[{partition}] to {offset} failed: {e}"));
                         }
                     }
                 }
             }
         }
         handed.len = 0;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(s),
-        }
+        Ok(s)
     }
 
     /// Runs `f` on the current (last polled) record.

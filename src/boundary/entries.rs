@@ -458,8 +458,8 @@ zf_table! {
     /// `records` holds `count` record frames back to back; a record whose fields did not all
     /// fit ends the batch and is the current record for the ReadField entries. Answers, of the
     /// settled batch, how many failures are redelivered, went to the dead-letter topic or
-    /// were given up (`dead`), and were discarded (partition moved). A settle error is
-    /// answered after the rest of the batch was settled, and nothing is polled then.
+    /// were given up (`dead`), and were discarded (partition moved). Wrong outcomes are
+    /// refused before anything is settled.
     fn ConsumerBatch(
         handle: InI64, outcomes: InBytes, errors: InBytes, max: InI32, timeout: InI32,
         status: Status, count: OutI32, redelivered: OutI32, dead: OutI32, discarded: OutI32, records: OutBytes
