@@ -13,12 +13,22 @@
 //!   IRIS's `<ZFHEAPSPACE>` — with guard bytes after each, checked after the call. Long-string
 //!   inputs must be released by the callee (checked), long-string outputs are read and freed.
 //! * A non-zero return is IRIS's `<FUNCTION>` error: outputs are lost.
+//! * Cost: IRIS calls by id (`$ZF(-5)`/`$ZF(-6)`); `call_id`/`call_into` do too, and `call`
+//!   resolves the name first (a one-entry cache, then a map). Each entry's inputs/outputs
+//!   are counted at load; a call's scratch (argument words, `int*` storage, long-string
+//!   descriptors) is on the stack, the $ZF heap is a reused thread-local touched only by
+//!   calls with strings, and only the guard bytes around each string are written and checked
+//!   (the 32 KiB output capacity is not cleared, as IRIS does not clear it). `call_into`
+//!   reuses a `Reply`'s buffers, so a loop makes no allocation per call.
 #![allow(dead_code)]
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What a parameter letter means to the host.
@@ -152,7 +162,7 @@ impl Out {
 }
 
 /// What a call answered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Reply {
     /// The outputs in order.
     pub outputs: Vec<Out>,
@@ -215,12 +225,21 @@ pub struct HostEntry {
     /// Parsed parameters.
     pub params: Vec<Param>,
     func: usize,
+    /// How many parameters are inputs (computed once at load).
+    inputs: usize,
+    /// How many parameters are outputs (computed once at load).
+    outputs: usize,
 }
 
 impl HostEntry {
     /// How many arguments a `$ZF` call passes (the inputs).
     pub fn input_count(&self) -> usize {
-        self.params.iter().filter(|p| !p.is_output()).count()
+        self.inputs
+    }
+
+    /// How many outputs a successful call answers.
+    pub fn output_count(&self) -> usize {
+        self.outputs
     }
 }
 
@@ -232,6 +251,7 @@ struct RawEntry {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct ExStr {
     len: u32,
     ch: *mut u8,
@@ -242,7 +262,7 @@ struct ExStr {
 thread_local! {
     static REPLY_CAPACITY: Cell<c_int> = const { Cell::new(32_767) };
     /// The per-call $ZF heap, reused from call to call as IRIS reuses its own.
-    static HEAP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HEAP: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 extern "C" fn cb_strsize() -> c_int {
@@ -335,17 +355,56 @@ fn tables(long_strings: bool) -> Tables {
     Tables { callbacks, exports }
 }
 
+/// FNV-1a: the name map's hasher (names are short and trusted; SipHash costs more than the
+/// rest of a small call).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// A loaded library, as one IRIS process holds it.
+///
+/// `Sync`: tests share one host between threads (as IRIS never does, but the library must
+/// cope); per-call scratch lives on the calling thread's stack or in thread-locals.
 pub struct ZfHost {
     lib: Option<libloading::Library>,
     entries: Vec<HostEntry>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    /// Index of the entry `call(name)` found last (a one-entry cache; always re-checked).
+    last_hit: AtomicUsize,
     /// The limits calls run with.
     pub limits: Limits,
 }
 
 const GUARD: usize = 32;
 const GUARD_BYTE: u8 = 0xA5;
+/// Written after an `int` output's 4 bytes (its storage is 8 bytes wide): a callee that
+/// writes an `int64` through an `int*` overwrites it.
+const GUARD_I32: i32 = 0xA5A5_A5A5_u32 as i32;
+/// Parameters `call_words` can pass.
+const MAX_CALL_PARAMS: usize = 16;
+
+/// Where a counted or C string lives in the per-call heap and what it carries in.
+#[derive(Clone, Copy)]
+struct Region<'a> {
+    at: usize,
+    cap: usize,
+    input: &'a [u8],
+}
 
 impl ZfHost {
     /// Loads the library at `path` with IRIS's default limits and long strings available.
@@ -391,14 +450,16 @@ impl ZfHost {
             let name = unsafe { CStr::from_ptr(e.name) }.to_str().map_err(|_| "entry name not ASCII")?.to_owned();
             let descriptor = unsafe { CStr::from_ptr(e.descriptor) }.to_str().map_err(|_| "bad descriptor")?.to_owned();
             let params = parse_descriptor(&descriptor).map_err(|e| format!("entry {name}: {e}"))?;
-            entries.push(HostEntry { id: i + 1, name, descriptor, params, func: e.func as usize });
+            let outputs = params.iter().filter(|p| p.is_output()).count();
+            let inputs = params.len() - outputs;
+            entries.push(HostEntry { id: i + 1, name, descriptor, params, func: e.func as usize, inputs, outputs });
             i += 1;
             if i > 10_000 {
                 return Err("no table terminator".into());
             }
         }
         let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
-        Ok(ZfHost { lib: Some(lib), entries, by_name, limits })
+        Ok(ZfHost { lib: Some(lib), entries, by_name, last_hit: AtomicUsize::new(0), limits })
     }
 
     /// The walked table.
@@ -408,7 +469,26 @@ impl ZfHost {
 
     /// The entry with this name.
     pub fn entry(&self, name: &str) -> Option<&HostEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+        self.index_of(name).map(|i| &self.entries[i])
+    }
+
+    /// The 1-based function id of the entry with this name, as `$ZF(-4,3,libid,name)`
+    /// answers it: look it up once, then call with [`ZfHost::call_id`] or
+    /// [`ZfHost::call_into`].
+    pub fn id_of(&self, name: &str) -> Option<usize> {
+        self.index_of(name).map(|i| i + 1)
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        let last = self.last_hit.load(Ordering::Relaxed);
+        if let Some(e) = self.entries.get(last) {
+            if e.name == name {
+                return Some(last);
+            }
+        }
+        let i = *self.by_name.get(name)?;
+        self.last_hit.store(i, Ordering::Relaxed);
+        Some(i)
     }
 
     /// Calls `ZFUnload` (as `$ZF(-4,2)` does) and unloads the library.
@@ -424,184 +504,287 @@ impl ZfHost {
         rc
     }
 
-    /// Calls an entry by name, as `$ZF(-5, lib, id, args...)` would.
+    /// Calls an entry by name, as `$ZF(-5, lib, id, args...)` would (the name is resolved to
+    /// the id first, as `$ZF(-4,3)` does).
     pub fn call(&self, name: &str, args: &[Arg<'_>]) -> Result<Reply, HostError> {
-        let e = self.entry(name).ok_or_else(|| HostError::NoSuchFunction(name.to_owned()))?;
-        self.call_entry(e, args)
+        let i = self.index_of(name).ok_or_else(|| HostError::NoSuchFunction(name.to_owned()))?;
+        self.call_fresh(&self.entries[i], args)
     }
 
     /// Calls an entry by 1-based id.
     pub fn call_id(&self, id: usize, args: &[Arg<'_>]) -> Result<Reply, HostError> {
         let e = self.entries.get(id.wrapping_sub(1)).ok_or_else(|| HostError::NoSuchFunction(format!("#{id}")))?;
-        self.call_entry(e, args)
+        self.call_fresh(e, args)
     }
 
-    fn call_entry(&self, e: &HostEntry, args: &[Arg<'_>]) -> Result<Reply, HostError> {
-        let inputs = e.input_count();
-        if args.len() != inputs {
-            return Err(HostError::ArgCount { name: e.name.clone(), expected: inputs, got: args.len() });
+    /// Calls an entry by 1-based id like [`ZfHost::call_id`], answering into `reply` and
+    /// reusing its buffers (a loop that keeps one `Reply` makes no allocation per call once
+    /// the buffers are large enough). On an error `reply` is left empty.
+    pub fn call_into(&self, id: usize, args: &[Arg<'_>], reply: &mut Reply) -> Result<(), HostError> {
+        let Some(e) = self.entries.get(id.wrapping_sub(1)) else {
+            reply.outputs.clear();
+            reply.joined.clear();
+            return Err(HostError::NoSuchFunction(format!("#{id}")));
+        };
+        self.call_entry(e, args, reply)
+    }
+
+    fn call_fresh(&self, e: &HostEntry, args: &[Arg<'_>]) -> Result<Reply, HostError> {
+        let mut reply = Reply { outputs: Vec::with_capacity(e.outputs), joined: Vec::new() };
+        self.call_entry(e, args, &mut reply)?;
+        Ok(reply)
+    }
+
+    fn call_entry(&self, e: &HostEntry, args: &[Arg<'_>], reply: &mut Reply) -> Result<(), HostError> {
+        match self.call_entry_inner(e, args, reply) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                reply.outputs.clear();
+                reply.joined.clear();
+                Err(err)
+            }
         }
-        // Plan the $ZF heap: (offset, capacity) for each counted/C string parameter.
-        let mut args_iter = args.iter();
-        let mut plan: Vec<Slot> = Vec::with_capacity(e.params.len());
+    }
+
+    #[inline(always)]
+    fn call_entry_inner(&self, e: &HostEntry, args: &[Arg<'_>], reply: &mut Reply) -> Result<(), HostError> {
+        if args.len() != e.inputs {
+            return Err(HostError::ArgCount { name: e.name.clone(), expected: e.inputs, got: args.len() });
+        }
+        let n = e.params.len();
+        if n > MAX_CALL_PARAMS {
+            panic!("the emulator calls at most {MAX_CALL_PARAMS} parameters, not {n}");
+        }
+        // Pass 1: check every argument against its letter and plan the $ZF heap, before
+        // anything is allocated. All scratch is on this thread's stack and not cleared:
+        // `words[i]` (the argument as passed) is written for every parameter (here for
+        // values, in pass 2 for pointers), `nums[i]` here for each `int*`/`int64*`/`double*`
+        // parameter (the 8 bytes it points to), `regions[i]` here for each string parameter
+        // (counted, C, long) and `longs[i]` in pass 2 for each long-string parameter; each is
+        // read only for such parameters.
+        let mut words = [MaybeUninit::<u64>::uninit(); MAX_CALL_PARAMS];
+        let mut nums = [MaybeUninit::<u64>::uninit(); MAX_CALL_PARAMS];
+        let mut regions: [MaybeUninit<Region<'_>>; MAX_CALL_PARAMS] = [const { MaybeUninit::uninit() }; MAX_CALL_PARAMS];
+        let mut longs: [MaybeUninit<ExStr>; MAX_CALL_PARAMS] = [const { MaybeUninit::uninit() }; MAX_CALL_PARAMS];
         let mut heap_used = 0usize;
+        let mut payload = 0usize;
         let align8 = |n: usize| (n + 7) & !7;
-        for p in &e.params {
-            let arg = if p.is_output() { None } else { args_iter.next() };
-            let slot = match (*p, arg) {
-                (Param::I32, Some(Arg::Int(v))) => Slot::Value(*v as i32 as i64 as u64),
-                (Param::I64, Some(Arg::Int(v))) => Slot::Value(*v as u64),
-                (Param::I32Ptr { .. }, a) => Slot::I32(Box::new(int_arg(a)? as i32)),
-                (Param::I64Ptr { .. }, a) => Slot::I64(Box::new(int_arg(a)?)),
-                (Param::F64Ptr { .. }, a) => Slot::F64(Box::new(int_arg(a)? as f64)),
+        let mut next_arg = args.iter();
+        for (i, &p) in e.params.iter().enumerate() {
+            let arg = if p.is_output() { None } else { next_arg.next() };
+            match (p, arg) {
+                (Param::I32, Some(Arg::Int(v))) => _ = words[i].write(*v as i32 as i64 as u64),
+                (Param::I64, Some(Arg::Int(v))) => _ = words[i].write(*v as u64),
+                (Param::I32Ptr { .. }, a) => _ = nums[i].write(int_arg(a)? as u64),
+                (Param::I64Ptr { .. }, a) => _ = nums[i].write(int_arg(a)? as u64),
+                (Param::F64Ptr { .. }, a) => _ = nums[i].write((int_arg(a)? as f64).to_bits()),
                 (Param::Counted { out }, a) => {
                     let input = bytes_arg(a)?;
                     if input.len() > u16::MAX as usize {
                         return Err(HostError::ArgType(format!("{} bytes do not fit a counted string", input.len())));
                     }
                     let cap = if out { input.len().max(self.limits.zf_string) } else { input.len() };
-                    let at = heap_used;
+                    regions[i].write(Region { at: heap_used, cap, input });
                     heap_used = align8(heap_used + 2 + cap) + GUARD;
-                    Slot::Counted { at, cap, input: input.to_vec(), out }
+                    payload += 2 + cap;
                 }
                 (Param::CStr { out }, a) => {
                     let input = bytes_arg(a)?;
                     let cap = if out { input.len().max(self.limits.zf_string) } else { input.len() };
-                    let at = heap_used;
+                    regions[i].write(Region { at: heap_used, cap, input });
                     heap_used = align8(heap_used + cap + 1) + GUARD;
-                    Slot::CStr { at, cap, input: input.to_vec(), out }
+                    payload += cap + 1;
                 }
-                (Param::Long { out: false }, a) => Slot::Long(Box::new(alloc_long(bytes_arg(a)?)), false),
-                (Param::Long { out: true }, _) => Slot::Long(Box::new(ExStr { len: 0, ch: std::ptr::null_mut() }), true),
+                (Param::Long { out: false }, a) => {
+                    regions[i].write(Region { at: 0, cap: 0, input: bytes_arg(a)? });
+                }
+                (Param::Long { out: true }, _) => {}
                 (Param::Wide { letter }, _) => return Err(HostError::Unsupported(format!("letter {letter}"))),
                 (p, a) => return Err(HostError::ArgType(format!("{p:?} given {a:?}"))),
-            };
-            plan.push(slot);
+            }
         }
-        let payload: usize = plan
-            .iter()
-            .map(|s| match s {
-                Slot::Counted { cap, .. } => 2 + cap,
-                Slot::CStr { cap, .. } => cap + 1,
-                _ => 0,
-            })
-            .sum();
         if payload > self.limits.zf_size {
             return Err(HostError::HeapSpace { needed: payload, available: self.limits.zf_size });
         }
-        let mut heap = HEAP.with(|h| h.take());
-        if heap.len() < heap_used + 16 {
-            heap.resize(heap_used + 16, GUARD_BYTE);
-        }
-        // Align the heap base to 8 bytes.
-        let base_off = heap.as_ptr().align_offset(8);
-        let base = unsafe { heap.as_mut_ptr().add(base_off) };
-        // Guard bytes after every string region (the regions themselves are not cleared, as
-        // IRIS does not clear its heap either).
-        for s in &plan {
-            let guard_at = match s {
-                Slot::Counted { at, cap, .. } => at + 2 + cap,
-                Slot::CStr { at, cap, .. } => at + cap + 1,
-                _ => continue,
-            };
-            unsafe { std::ptr::write_bytes(base.add(guard_at), GUARD_BYTE, GUARD) };
-        }
-        let mut words: Vec<u64> = Vec::with_capacity(plan.len());
-        for s in plan.iter_mut() {
-            let w = match s {
-                Slot::Value(v) => *v,
-                Slot::I32(b) => &mut **b as *mut i32 as u64,
-                Slot::I64(b) => &mut **b as *mut i64 as u64,
-                Slot::F64(b) => &mut **b as *mut f64 as u64,
-                Slot::Counted { at, input, .. } => unsafe {
-                    let p = base.add(*at);
-                    std::ptr::write_unaligned(p as *mut u16, input.len() as u16);
-                    std::ptr::copy_nonoverlapping(input.as_ptr(), p.add(2), input.len());
-                    p as u64
-                },
-                Slot::CStr { at, input, .. } => unsafe {
-                    let p = base.add(*at);
-                    std::ptr::copy_nonoverlapping(input.as_ptr(), p, input.len());
-                    *p.add(input.len()) = 0;
-                    p as u64
-                },
-                Slot::Long(b, _) => &mut **b as *mut ExStr as u64,
-            };
-            words.push(w);
-        }
-        REPLY_CAPACITY.with(|c| c.set(self.limits.zf_string as c_int));
-        let rc = unsafe { call_words(e.func, &words) };
-        // Checks and outputs.
-        let mut outputs = Vec::new();
-        let mut problems = Vec::new();
-        for (s, p) in plan.iter_mut().zip(&e.params) {
-            match s {
-                Slot::Counted { at, cap, out, input } => unsafe {
-                    let p = base.add(*at);
-                    let len = std::ptr::read_unaligned(p as *const u16) as usize;
-                    let region_end = 2 + *cap;
-                    let guard = std::slice::from_raw_parts(p.add(region_end), GUARD);
-                    if guard.iter().any(|&b| b != GUARD_BYTE) {
-                        problems.push(HostError::Overrun(format!("{}: counted string past its capacity", e.name)));
+        // Pass 2: marshal. The heap is only touched by calls that have strings in it.
+        let mut heap = if heap_used > 0 { HEAP.with(|h| h.take()) } else { Vec::new() };
+        let base: *mut u8 = if heap_used > 0 {
+            if heap.len() < heap_used + 16 {
+                heap.resize(heap_used + 16, GUARD_BYTE);
+            }
+            // Align the heap base to 8 bytes.
+            let base_off = heap.as_ptr().align_offset(8);
+            unsafe { heap.as_mut_ptr().add(base_off) }
+        } else {
+            std::ptr::null_mut()
+        };
+        let nums_p = nums.as_mut_ptr() as *mut u64;
+        let words_p = words.as_mut_ptr() as *mut u64;
+        let longs_p = longs.as_mut_ptr() as *mut ExStr;
+        for (i, &p) in e.params.iter().enumerate() {
+            // SAFETY (test host): every offset is inside the planned heap or the scratch arrays.
+            unsafe {
+                match p {
+                    Param::I32 | Param::I64 | Param::Wide { .. } => {}
+                    Param::I32Ptr { .. } => {
+                        let q = nums_p.add(i) as *mut i32;
+                        q.write(nums_p.add(i).read() as i64 as i32);
+                        q.add(1).write(GUARD_I32);
+                        words_p.add(i).write(q as u64);
                     }
-                    if *out {
-                        if len > *cap {
-                            problems.push(HostError::Overrun(format!("{}: length {len} > capacity {cap}", e.name)));
+                    Param::I64Ptr { .. } | Param::F64Ptr { .. } => words_p.add(i).write(nums_p.add(i) as u64),
+                    // Guard bytes after every string region (the regions themselves are not
+                    // cleared, as IRIS does not clear its heap either).
+                    Param::Counted { .. } => {
+                        let Region { at, cap, input } = regions[i].assume_init();
+                        let q = base.add(at);
+                        std::ptr::write_bytes(q.add(2 + cap), GUARD_BYTE, GUARD);
+                        std::ptr::write_unaligned(q as *mut u16, input.len() as u16);
+                        std::ptr::copy_nonoverlapping(input.as_ptr(), q.add(2), input.len());
+                        words_p.add(i).write(q as u64);
+                    }
+                    Param::CStr { .. } => {
+                        let Region { at, cap, input } = regions[i].assume_init();
+                        let q = base.add(at);
+                        std::ptr::write_bytes(q.add(cap + 1), GUARD_BYTE, GUARD);
+                        std::ptr::copy_nonoverlapping(input.as_ptr(), q, input.len());
+                        *q.add(input.len()) = 0;
+                        words_p.add(i).write(q as u64);
+                    }
+                    Param::Long { out } => {
+                        longs_p.add(i).write(if out {
+                            ExStr { len: 0, ch: std::ptr::null_mut() }
                         } else {
-                            outputs.push(Out::Bytes(std::slice::from_raw_parts(p.add(2), len).to_vec()));
-                        }
-                    } else if len != input.len() {
-                        problems.push(HostError::Overrun(format!("{}: an input string was modified", e.name)));
-                    }
-                },
-                Slot::CStr { at, cap, out, .. } => unsafe {
-                    let p = base.add(*at);
-                    let guard = std::slice::from_raw_parts(p.add(*cap + 1), GUARD);
-                    if guard.iter().any(|&b| b != GUARD_BYTE) {
-                        problems.push(HostError::Overrun(format!("{}: C string past its capacity", e.name)));
-                    }
-                    if *out {
-                        outputs.push(Out::Bytes(CStr::from_ptr(p as *const c_char).to_bytes().to_vec()));
-                    }
-                },
-                Slot::I32(b) if p.is_output() => outputs.push(Out::Int(**b as i64)),
-                Slot::I64(b) if p.is_output() => outputs.push(Out::Int(**b)),
-                Slot::F64(b) if p.is_output() => outputs.push(Out::Int(**b as i64)),
-                Slot::Long(d, out) => {
-                    if *out {
-                        let bytes = if d.ch.is_null() {
-                            Vec::new()
-                        } else {
-                            unsafe { std::slice::from_raw_parts(d.ch, d.len as usize).to_vec() }
-                        };
-                        exstr_kill(&mut **d);
-                        outputs.push(Out::Bytes(bytes));
-                    } else if !d.ch.is_null() {
-                        problems.push(HostError::LongNotReleased(e.name.clone()));
-                        exstr_kill(&mut **d);
+                            alloc_long(regions[i].assume_init().input)
+                        });
+                        words_p.add(i).write(longs_p.add(i) as u64);
                     }
                 }
-                _ => {}
             }
         }
-        HEAP.with(|h| h.replace(heap));
-        if let Some(p) = problems.into_iter().next() {
+        REPLY_CAPACITY.with(|c| c.set(self.limits.zf_string as c_int));
+        // SAFETY: every word below `n` was written above.
+        let rc = unsafe { call_words(e.func, std::slice::from_raw_parts(words_p, n)) };
+        // Pass 3: checks and outputs, in parameter order; the first finding is the answer,
+        // but every long string is still read and freed.
+        let mut problem: Option<HostError> = None;
+        let mut found = |p: HostError| {
+            if problem.is_none() {
+                problem = Some(p);
+            }
+        };
+        let outputs = &mut reply.outputs;
+        let mut k = 0usize;
+        for (i, &p) in e.params.iter().enumerate() {
+            // SAFETY (test host): as in pass 2.
+            unsafe {
+                match p {
+                    Param::Counted { out } => {
+                        let Region { at, cap, input } = regions[i].assume_init();
+                        let q = base.add(at);
+                        let len = std::ptr::read_unaligned(q as *const u16) as usize;
+                        if !guard_intact(q.add(2 + cap)) {
+                            found(HostError::Overrun(format!("{}: counted string past its capacity", e.name)));
+                        }
+                        if out {
+                            if len > cap {
+                                found(HostError::Overrun(format!("{}: length {len} > capacity {cap}", e.name)));
+                            } else {
+                                put_bytes(outputs, k, std::slice::from_raw_parts(q.add(2), len));
+                                k += 1;
+                            }
+                        } else if len != input.len() {
+                            found(HostError::Overrun(format!("{}: an input string was modified", e.name)));
+                        }
+                    }
+                    Param::CStr { out } => {
+                        let Region { at, cap, .. } = regions[i].assume_init();
+                        let q = base.add(at);
+                        if !guard_intact(q.add(cap + 1)) {
+                            found(HostError::Overrun(format!("{}: C string past its capacity", e.name)));
+                        }
+                        if out {
+                            // The terminator must be inside the region (cap bytes and the NUL).
+                            let region = std::slice::from_raw_parts(q, cap + 1);
+                            match region.iter().position(|&b| b == 0) {
+                                Some(len) => {
+                                    put_bytes(outputs, k, &region[..len]);
+                                    k += 1;
+                                }
+                                None => found(HostError::Overrun(format!("{}: C string not terminated within its capacity", e.name))),
+                            }
+                        }
+                    }
+                    Param::I32Ptr { out } => {
+                        let q = nums_p.add(i) as *const i32;
+                        if q.add(1).read() != GUARD_I32 {
+                            found(HostError::Overrun(format!("{}: more than 4 bytes written to an int*", e.name)));
+                        }
+                        if out {
+                            put_int(outputs, k, q.read() as i64);
+                            k += 1;
+                        }
+                    }
+                    Param::I64Ptr { out: true } => {
+                        put_int(outputs, k, (nums_p.add(i) as *const i64).read());
+                        k += 1;
+                    }
+                    Param::F64Ptr { out: true } => {
+                        put_int(outputs, k, (nums_p.add(i) as *const f64).read() as i64);
+                        k += 1;
+                    }
+                    Param::Long { out } => {
+                        let d = longs_p.add(i);
+                        if out {
+                            if (*d).ch.is_null() {
+                                put_bytes(outputs, k, &[]);
+                            } else {
+                                put_bytes(outputs, k, std::slice::from_raw_parts((*d).ch, (*d).len as usize));
+                            }
+                            k += 1;
+                            exstr_kill(d);
+                        } else if !(*d).ch.is_null() {
+                            found(HostError::LongNotReleased(e.name.clone()));
+                            exstr_kill(d);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if heap_used > 0 {
+            HEAP.with(|h| h.set(heap));
+        }
+        outputs.truncate(k);
+        if let Some(p) = problem {
             return Err(p);
         }
         if rc != 0 {
             return Err(HostError::Function(rc));
         }
-        let mut joined = Vec::new();
-        for (i, o) in outputs.iter().enumerate() {
+        // The $ZF result: the outputs joined by commas, sized once.
+        let joined = &mut reply.joined;
+        joined.clear();
+        let size: usize = reply
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Out::Int(_) => 20,
+                Out::Bytes(b) => b.len(),
+            })
+            .sum::<usize>()
+            + k.saturating_sub(1);
+        joined.reserve(size);
+        for (i, o) in reply.outputs.iter().enumerate() {
             if i > 0 {
                 joined.push(b',');
             }
             match o {
-                Out::Int(v) => joined.extend_from_slice(v.to_string().as_bytes()),
+                Out::Int(v) => push_int(joined, *v),
                 Out::Bytes(b) => joined.extend_from_slice(b),
             }
         }
-        Ok(Reply { outputs, joined })
+        Ok(())
     }
 }
 
@@ -614,14 +797,49 @@ impl Drop for ZfHost {
     }
 }
 
-enum Slot {
-    Value(u64),
-    I32(Box<i32>),
-    I64(Box<i64>),
-    F64(Box<f64>),
-    Counted { at: usize, cap: usize, input: Vec<u8>, out: bool },
-    CStr { at: usize, cap: usize, input: Vec<u8>, out: bool },
-    Long(Box<ExStr>, bool),
+/// Whether the `GUARD` bytes at `p` still hold `GUARD_BYTE`.
+unsafe fn guard_intact(p: *const u8) -> bool {
+    // A fold without early exit, so that it compiles to a few vector compares.
+    std::slice::from_raw_parts(p, GUARD).iter().fold(0u8, |acc, &b| acc | (b ^ GUARD_BYTE)) == 0
+}
+
+/// Sets output `k` to these bytes, reusing the buffer already there.
+fn put_bytes(outputs: &mut Vec<Out>, k: usize, b: &[u8]) {
+    match outputs.get_mut(k) {
+        Some(Out::Bytes(v)) => {
+            v.clear();
+            v.extend_from_slice(b);
+        }
+        Some(o) => *o = Out::Bytes(b.to_vec()),
+        None => outputs.push(Out::Bytes(b.to_vec())),
+    }
+}
+
+/// Sets output `k` to this integer.
+fn put_int(outputs: &mut Vec<Out>, k: usize, v: i64) {
+    match outputs.get_mut(k) {
+        Some(o) => *o = Out::Int(v),
+        None => outputs.push(Out::Int(v)),
+    }
+}
+
+/// Appends the decimal form of `v` (as ObjectScript prints an integer).
+fn push_int(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 fn int_arg(a: Option<&Arg<'_>>) -> Result<i64, HostError> {
