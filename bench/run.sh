@@ -197,7 +197,7 @@ for size in $SIZES; do
     done
 done
 
-# Diagnosis (not goal rows), 100-byte throughput: ProduceBatchLong with as many records per
+# Diagnosis (not goal rows), 100-byte throughput: ProduceSendLong with as many records per
 # call as it takes; and bridge vs raw with linger.ms=0
 for ((r = 1; r <= ROUNDS; r++)); do
     run "throughput-long-bridge-100-$r" "$BENCH" --side bridge --workload throughput --size 100 \

@@ -293,8 +293,10 @@ fn bridge_confirmed(a: &Args, topic: &str, size: usize, n: u64) -> (Value, Vec<f
     (with(m, json!({"entry_calls": calls})), lat)
 }
 
-/// Throughput: `ProduceBatch` (counted strings) or `ProduceBatchLong` (long strings, for
-/// records a counted string cannot hold) with as many records per call as fit.
+/// Throughput as a bulk load does it: `ProduceSend` (counted strings) or `ProduceSendLong`
+/// (long strings, for records a counted string cannot hold) with as many records per call as
+/// fit, none waiting for its delivery, then `ProducerReports` until every record is reported
+/// (the raw side likewise sends all and waits for every report).
 fn bridge_throughput(a: &Args, topic: &str, size: usize, n: u64) -> Value {
     let b = load_bridge();
     let h = bridge_producer(&b, a);
@@ -304,38 +306,46 @@ fn bridge_throughput(a: &Args, topic: &str, size: usize, n: u64) -> Value {
         &mut one,
         &iriskafka::wire::BatchRecord { topic: topic.as_bytes(), partition: -1, flags: F_VALUE, timestamp: 0, key: b"", value: &value, headers: b"" },
     );
-    // Counted strings: the batch must fit 65,535 bytes and its outcomes (≤ 94 bytes each) the
-    // 32,767-byte reply; otherwise long strings (3,641,144 bytes).
-    const OUTCOME_MAX: usize = 94;
-    let counted_fit = (60_000 / one.len()).min(32_767 / OUTCOME_MAX);
+    // Counted strings carry up to 65,535 bytes; long strings 3,641,144.
+    let counted_fit = 60_000 / one.len();
     let force_long = a.get("entry") == Some("long");
     let (entry, per_call) = if counted_fit >= 8 && !force_long {
-        ("ProduceBatch", counted_fit)
+        ("ProduceSend", counted_fit)
     } else {
-        ("ProduceBatchLong", (3_600_000 / one.len()).clamp(1, 3_641_144 / OUTCOME_MAX))
+        ("ProduceSendLong", (3_600_000 / one.len()).max(1))
     };
     let per_call = per_call.min(a.num("batch", u64::MAX) as usize).max(1);
     let blob_full: Vec<u8> = one.repeat(per_call);
-    // warm-up: one batch
     let mut reply = None;
+    let collect = |reply: &mut Option<Reply>, calls: &mut u64| -> (u64, u64) {
+        let (mut delivered, mut failed) = (0u64, 0u64);
+        loop {
+            let r = zf(&b, "ProducerReports", &[h.into(), 30_000.into()], reply);
+            *calls += 1;
+            delivered += r.outputs[1].int() as u64;
+            failed += r.outputs[3].bytes().split(|&c| c == b';').filter(|f| !f.is_empty()).count() as u64;
+            if r.outputs[2].int() == 0 {
+                return (delivered, failed);
+            }
+        }
+    };
+    // warm-up: one batch, every report collected
     zf(&b, entry, &[h.into(), Arg::Bytes(&blob_full)], &mut reply);
+    collect(&mut reply, &mut 0);
     let mut calls = 0u64;
-    let mut failed = 0u64;
     let w = Window::start();
     let mut left = n as usize;
     while left > 0 {
         let k = left.min(per_call);
-        let blob = &blob_full[..k * one.len()];
-        let r = zf(&b, entry, &[h.into(), Arg::Bytes(blob)], &mut reply);
+        zf(&b, entry, &[h.into(), Arg::Bytes(&blob_full[..k * one.len()])], &mut reply);
         calls += 1;
-        let out = r.outputs[1].bytes();
-        failed += out.split(|&c| c == b';').filter(|o| !o.is_empty() && !o.starts_with(b"0,")).count() as u64;
         left -= k;
     }
+    let (delivered, failed) = collect(&mut reply, &mut calls);
     let m = w.stop();
     b.producer_close(h, 10_000).ok();
-    if failed > 0 {
-        die(&format!("{failed} records failed in {entry}"));
+    if failed > 0 || delivered != n {
+        die(&format!("{failed} records failed, {delivered} of {n} delivered through {entry}"));
     }
     with(m, json!({"entry_calls": calls, "entry": entry, "records_per_call": per_call}))
 }
@@ -362,9 +372,12 @@ fn frame_header(frame: &[u8]) -> [i64; 8] {
     n
 }
 
-/// AtLeastOnce consume: `ConsumerNext` settles the previous record (outcome 1) and polls the
-/// next in one call; `ConsumerCommit` every `commit_every` records; a value left out of the
-/// frame is read with `ConsumerReadFieldLong`.
+/// AtLeastOnce consume as the Inbound adapter does it: one `ConsumerBatch` call settles the
+/// previous batch (an outcome letter per record: every record is acknowledged on its own) and
+/// brings the next records (up to `--batch-max`, default 500, within the default 32,767-byte
+/// reply); `ConsumerCommit` after every `commit_every` settled records; a field the frame left
+/// out (only the batch's last record can have one) is read with `ConsumerReadFieldLong`.
+/// The frames are parsed as ObjectScript would, with the lengths in the frame header.
 fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
     let b = load_bridge();
     let group = support::unique("bench-bridge");
@@ -372,71 +385,93 @@ fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
     props.push(("host:AtLeastOnce".into(), "1".into()));
     let h = b.consumer_new(&as_refs(&props), topic).unwrap_or_else(|e| die(&format!("ConsumerNew: {e}")));
     let commit_every = a.num("commit-every", 500).max(1);
+    let batch_max = a.num("batch-max", 500).clamp(1, i32::MAX as u64) as i32;
     let rss0 = status_kb("VmRSS:");
     let mut reply = None;
     let mut got = 0u64;
-    let mut calls = 0u64;
-    let (mut next_calls, mut commit_calls, mut read_calls) = (0u64, 0u64, 0u64);
+    let (mut batch_calls, mut commit_calls, mut read_calls) = (0u64, 0u64, 0u64);
     let mut commit_wall = Duration::ZERO;
     let mut bytes = 0u64;
-    let mut outcome = 0;
+    let mut outcomes: Vec<u8> = Vec::with_capacity(batch_max as usize);
+    let mut since_commit = 0u64;
     let mut w: Option<Window> = None;
     let deadline = Instant::now() + Duration::from_secs(a.num("timeout-s", 300));
     let vbit = iriskafka::wire::field::inline_bit(iriskafka::wire::field::VALUE) as i64;
+    let mut commit = |b: &Bridge, reply: &mut Option<Reply>, commit_calls: &mut u64| {
+        let t = Instant::now();
+        zf(b, "ConsumerCommit", &[h.into()], reply);
+        commit_wall += t.elapsed();
+        *commit_calls += 1;
+    };
     while got < n {
         if Instant::now() > deadline {
             die(&format!("consumed only {got} of {n} records"));
         }
-        let r = zf(&b, "ConsumerNext", &[h.into(), outcome.into(), Arg::Bytes(b""), 1000.into()], &mut reply);
-        if w.is_some() {
-            next_calls += 1;
+        let want = batch_max.min((n - got) as i32);
+        let r = zf(&b, "ConsumerBatch", &[h.into(), Arg::Bytes(&outcomes), Arg::Bytes(b""), want.into(), 1000.into()], &mut reply);
+        since_commit += outcomes.len() as u64;
+        outcomes.clear();
+        let count = r.outputs[1].int() as usize;
+        if w.is_some() || count > 0 {
+            batch_calls += 1;
         }
-        let frame = r.outputs[2].bytes();
-        if frame.is_empty() {
+        if count == 0 {
             continue;
         }
         if w.is_none() {
             w = Some(Window::start());
-            next_calls += 1; // the call that delivered the first record
         }
-        let hd = frame_header(frame);
-        let value_len = hd[5].max(0);
-        if hd[7] & vbit == 0 && value_len > 0 {
-            let mut have = 0i64;
-            while have < value_len {
-                let r = zf(&b, "ConsumerReadFieldLong", &[h.into(), 2.into(), have.into()], &mut reply);
-                read_calls += 1;
-                have += r.outputs[1].bytes().len() as i64;
+        let frames = r.outputs[5].bytes();
+        let mut pos = 0;
+        for i in 0..count {
+            let hd = frame_header(&frames[pos..]);
+            // skip the eight numbers, then the topic and the inline fields
+            let mut commas = 0;
+            while commas < 8 {
+                if frames[pos] == b',' {
+                    commas += 1;
+                }
+                pos += 1;
             }
+            let (key_len, value_len, headers_len, inline) = (hd[4].max(0), hd[5].max(0), hd[6], hd[7]);
+            pos += hd[3] as usize;
+            pos += if inline & 1 != 0 { key_len as usize } else { 0 };
+            pos += if inline & 4 != 0 { headers_len as usize } else { 0 };
+            if inline & vbit != 0 {
+                pos += value_len as usize;
+            } else if value_len > 0 {
+                assert_eq!(i + 1, count, "only the batch's last record has fields left out");
+                let mut have = 0i64;
+                let mut read_reply = None;
+                while have < value_len {
+                    let r = zf(&b, "ConsumerReadFieldLong", &[h.into(), 2.into(), have.into()], &mut read_reply);
+                    read_calls += 1;
+                    have += r.outputs[1].bytes().len() as i64;
+                }
+            }
+            bytes += value_len as u64;
+            outcomes.push(b'1');
         }
-        bytes += value_len as u64;
-        got += 1;
-        outcome = 1;
-        if got % commit_every == 0 {
-            let t = Instant::now();
-            zf(&b, "ConsumerCommit", &[h.into()], &mut reply);
-            commit_wall += t.elapsed();
-            commit_calls += 1;
+        got += count as u64;
+        if since_commit >= commit_every {
+            commit(&b, &mut reply, &mut commit_calls);
+            since_commit = 0;
         }
     }
-    // settle the last record (the poll of this call finds nothing within 0 ms or one more
-    // record, which stays outstanding) and commit
-    zf(&b, "ConsumerNext", &[h.into(), 1.into(), Arg::Bytes(b""), 0.into()], &mut reply);
-    next_calls += 1;
-    let t = Instant::now();
-    zf(&b, "ConsumerCommit", &[h.into()], &mut reply);
-    commit_wall += t.elapsed();
-    commit_calls += 1;
-    calls += next_calls + commit_calls + read_calls;
+    // settle the last batch (max 0: nothing more is polled) and commit
+    zf(&b, "ConsumerBatch", &[h.into(), Arg::Bytes(&outcomes), Arg::Bytes(b""), 0.into(), 0.into()], &mut reply);
+    batch_calls += 1;
+    commit(&b, &mut reply, &mut commit_calls);
+    let calls = batch_calls + commit_calls + read_calls;
     let m = w.expect("records arrived").stop();
     let hwm = status_kb("VmHWM:");
     b.consumer_close(h).ok();
     with(
         m,
         json!({
-            "entry_calls": calls, "next_calls": next_calls, "commit_calls": commit_calls, "read_calls": read_calls,
+            "entry_calls": calls, "batch_calls": batch_calls, "commit_calls": commit_calls, "read_calls": read_calls,
             "commit_wall_s": commit_wall.as_secs_f64(), "value_bytes": bytes, "vm_hwm_kb": hwm,
-            "vm_rss_before_kb": rss0, "commit_every": commit_every,
+            "vm_rss_before_kb": rss0, "commit_every": commit_every, "batch_max": batch_max,
         }),
     )
 }
@@ -620,17 +655,27 @@ fn calls(a: &Args) {
     let b = load_bridge();
     let h = bridge_producer(&b, a);
     let mut rows = Vec::new();
-    // Through the emulator: the host's marshalling (heap plan, copies, output collection) and
-    // the library's entry.
+    // Through the emulator as IRIS calls: by function id (`$ZF(-5, lib, id, ...)`, the id
+    // looked up once), the host's marshalling (heap, guard bytes, output collection) and the
+    // library's entry; the reply's buffers are reused from call to call.
+    let reset_id = b.host.id_of("ProducerStageReset").expect("ProducerStageReset");
+    let mut reply = Reply::default();
     let reset = ns_per_call(n, || {
+        b.host.call_into(reset_id, &[h.into()], &mut reply).unwrap();
+        assert_eq!(reply.outputs[0].int(), 0);
+    });
+    rows.push(json!({"entry": "ProducerStageReset", "path": "emulator", "args": "valid producer handle", "ns": reset}));
+    // By name with a new reply each call (what the tests' convenience API does).
+    let by_name = ns_per_call(n, || {
         let r = b.host.call("ProducerStageReset", &[h.into()]).unwrap();
         assert_eq!(r.outputs[0].int(), 0);
     });
-    rows.push(json!({"entry": "ProducerStageReset", "path": "emulator", "args": "valid producer handle", "ns": reset}));
+    rows.push(json!({"entry": "ProducerStageReset", "path": "emulator-by-name", "args": "valid producer handle", "ns": by_name}));
     let bad: i64 = 0x7_0000_0001;
+    let ack_id = b.host.id_of("ConsumerAck").expect("ConsumerAck");
     let ack_bad = ns_per_call(n / 4, || {
-        let r = b.host.call("ConsumerAck", &[bad.into(), Arg::Bytes(b"t"), 0.into(), 0i64.into()]).unwrap();
-        assert_ne!(r.outputs[0].int(), 0);
+        b.host.call_into(ack_id, &[bad.into(), Arg::Bytes(b"t"), 0.into(), 0i64.into()], &mut reply).unwrap();
+        assert_ne!(reply.outputs[0].int(), 0);
     });
     rows.push(json!({"entry": "ConsumerAck", "path": "emulator", "args": "invalid handle (error path)", "ns": ack_bad}));
     let version = ns_per_call(n / 10, || {
