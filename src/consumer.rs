@@ -209,24 +209,24 @@ impl AckTracker {
         p.outstanding.push_back(Pending { offset, done: false, record });
     }
 
-    fn find(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<&mut PartitionState>> {
+    /// The partition and the position of `offset` among its outstanding records (kept in
+    /// increasing offset order: `track` drops entries at or above a redelivered offset).
+    fn find(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<(&mut PartitionState, usize)>> {
         let Some(p) = self.part_mut(topic, partition) else {
             return Ok(None); // not (or no longer) ours: discard
         };
-        if !p.outstanding.iter().any(|x| x.offset == offset) {
-            return Err(BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding")));
+        match p.outstanding.binary_search_by_key(&offset, |x| x.offset) {
+            Ok(i) => Ok(Some((p, i))),
+            Err(_) => Err(BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding"))),
         }
-        Ok(Some(p))
     }
 
     /// Marks a handed-out record processed; `false` when its partition is not owned any more
     /// (the acknowledgement is discarded). The committable offset advances only over the
     /// gap-free processed prefix.
     pub fn ack(&mut self, topic: &str, partition: i32, offset: i64) -> Result<bool> {
-        let Some(p) = self.find(topic, partition, offset)? else { return Ok(false) };
-        for x in p.outstanding.iter_mut().filter(|x| x.offset == offset) {
-            x.done = true;
-        }
+        let Some((p, i)) = self.find(topic, partition, offset)? else { return Ok(false) };
+        p.outstanding[i].done = true;
         if p.failing.is_some_and(|(o, _)| o == offset) {
             p.failing = None;
         }
@@ -240,13 +240,13 @@ impl AckTracker {
     /// Counts a failure of a handed-out record: its attempt number and the record (when
     /// kept), or `None` when the partition is not owned any more.
     fn fail(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<(u32, Option<Arc<ConsumedRecord>>)>> {
-        let Some(p) = self.find(topic, partition, offset)? else { return Ok(None) };
+        let Some((p, i)) = self.find(topic, partition, offset)? else { return Ok(None) };
         let attempts = match p.failing {
             Some((o, n)) if o == offset => n + 1,
             _ => 1,
         };
         p.failing = Some((offset, attempts));
-        let record = p.outstanding.iter().find(|x| x.offset == offset).and_then(|x| x.record.clone());
+        let record = p.outstanding[i].record.clone();
         Ok(Some((attempts, record)))
     }
 
@@ -603,6 +603,18 @@ impl Consumer {
     /// redelivery backoff is over. Transient client errors are logged and polling goes on
     /// (librdkafka recovers from them by itself); others are returned.
     fn next_message(&self, timeout: Duration) -> Result<Option<BorrowedMessage<'_>>> {
+        if timeout.is_zero() {
+            // Only what is already fetched (the rest of a batch): one poll, no clock reads
+            // unless a partition waits for its redelivery backoff.
+            if self.acks().lock().next_due().is_some_and(|d| d <= Instant::now()) {
+                self.resume_due();
+            }
+            return match self.inner.poll(Duration::ZERO) {
+                None => Ok(None),
+                Some(Ok(m)) => Ok(Some(m)),
+                Some(Err(e)) => self.transient(&e).map(|()| None),
+            };
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let now = Instant::now();
@@ -618,11 +630,7 @@ impl Consumer {
                 None if Instant::now() >= deadline => return Ok(None),
                 None => continue,
                 Some(Err(e)) => {
-                    let err = BridgeError::from_kafka(&e, "poll").redacted(&self.context().redactor);
-                    if !err.retriable || err.fatal {
-                        return Err(err);
-                    }
-                    self.context().note_error(err);
+                    self.transient(&e)?;
                     if Instant::now() >= deadline {
                         return Ok(None);
                     }
@@ -630,6 +638,17 @@ impl Consumer {
                 Some(Ok(m)) => return Ok(Some(m)),
             }
         }
+    }
+
+    /// A client error from a poll: a transient one is noted (logged) and polling goes on;
+    /// another is returned.
+    fn transient(&self, e: &rdkafka::error::KafkaError) -> Result<()> {
+        let err = BridgeError::from_kafka(e, "poll").redacted(&self.context().redactor);
+        if !err.retriable || err.fatal {
+            return Err(err);
+        }
+        self.context().note_error(err);
+        Ok(())
     }
 
     /// Polls for one record within `timeout`; it becomes the current record (and, with
