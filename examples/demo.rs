@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  #{:<2} {:<22} \"{}\"", e.id, e.name, e.descriptor);
     }
     let version = bridge.host.call("Version", &[])?;
-    println!("Version: {}", String::from_utf8_lossy(&version.joined));
+    println!("Version: {}", String::from_utf8_lossy(&version.joined()));
 
     // Producer: what Kafka.Operation.Producer does per message.
     let producer = bridge.producer_new(&[("bootstrap.servers", &servers), ("linger.ms", "0")])?;

@@ -162,7 +162,7 @@ fn malformed_arguments_are_named() {
 fn version_and_empty_last_error_shapes() {
     let b = support::bridge();
     let v = b.host.call("Version", &[]).unwrap();
-    let v = String::from_utf8(v.joined).unwrap();
+    let v = String::from_utf8(v.joined()).unwrap();
     assert!(v.starts_with("iriskafka ") && v.contains("librdkafka 2."), "{v}");
     let features: Vec<&str> = v.split("features=").nth(1).unwrap().split(' ').next().unwrap().split(',').collect();
     let entries: usize = v.split("entries=").nth(1).unwrap().trim().parse().unwrap();

@@ -231,7 +231,7 @@ impl Bridge {
         let frame = r.outputs[1].bytes();
         // The joined $ZF result is "status,frame": the ObjectScript takes the frame after the
         // first comma; check that both views agree.
-        assert_eq!(&r.joined[2..], frame, "joined output is status,frame");
+        assert_eq!(&r.joined()[2..], frame, "joined output is status,frame");
         self.decode_frame(h, frame)
     }
 

@@ -166,8 +166,28 @@ impl Out {
 pub struct Reply {
     /// The outputs in order.
     pub outputs: Vec<Out>,
-    /// The `$ZF` result as ObjectScript sees it: outputs joined by commas.
-    pub joined: Vec<u8>,
+}
+
+impl Reply {
+    /// The `$ZF` result as ObjectScript sees it: the outputs joined by commas (integers in
+    /// decimal). Built on request: a call does not pay for a second copy of its outputs.
+    pub fn joined(&self) -> Vec<u8> {
+        let size: usize = self.outputs.iter().map(|o| match o {
+            Out::Int(_) => 20,
+            Out::Bytes(b) => b.len(),
+        }).sum::<usize>() + self.outputs.len();
+        let mut joined = Vec::with_capacity(size);
+        for (i, o) in self.outputs.iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            match o {
+                Out::Int(v) => push_int(&mut joined, *v),
+                Out::Bytes(b) => joined.extend_from_slice(b),
+            }
+        }
+        joined
+    }
 }
 
 /// Errors IRIS itself would raise, or findings of the emulator's checks.
@@ -299,6 +319,31 @@ extern "C" fn exstr_kill(s: *mut ExStr) -> c_int {
         (*s).len = 0;
     }
     1
+}
+
+/// Takes the buffer of an output long string from its descriptor (which is left empty), as
+/// IRIS keeps the string the library produced; a buffer this host did not hand out aborts,
+/// as `IrisExStrKill` would.
+///
+/// # Safety
+/// `s` is a descriptor this emulator created for the call.
+unsafe fn take_long(s: *mut ExStr) -> Vec<u8> {
+    let p = (*s).ch;
+    let len = (*s).len as usize;
+    (*s).ch = std::ptr::null_mut();
+    (*s).len = 0;
+    if p.is_null() {
+        return Vec::new();
+    }
+    let Some(cap) = LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).remove(&(p as usize)) else {
+        eprintln!("host emulator: a long-string output the host did not allocate");
+        std::process::abort();
+    };
+    assert!(len <= cap, "host emulator: long-string output length {len} exceeds its buffer of {cap}");
+    // SAFETY (test host): `p` came from `exstr_new` as a boxed slice of `cap` bytes.
+    let mut v = Vec::from_raw_parts(p, cap, cap);
+    v.truncate(len);
+    v
 }
 
 extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
@@ -523,14 +568,13 @@ impl ZfHost {
     pub fn call_into(&self, id: usize, args: &[Arg<'_>], reply: &mut Reply) -> Result<(), HostError> {
         let Some(e) = self.entries.get(id.wrapping_sub(1)) else {
             reply.outputs.clear();
-            reply.joined.clear();
             return Err(HostError::NoSuchFunction(format!("#{id}")));
         };
         self.call_entry(e, args, reply)
     }
 
     fn call_fresh(&self, e: &HostEntry, args: &[Arg<'_>]) -> Result<Reply, HostError> {
-        let mut reply = Reply { outputs: Vec::with_capacity(e.outputs), joined: Vec::new() };
+        let mut reply = Reply { outputs: Vec::with_capacity(e.outputs) };
         self.call_entry(e, args, &mut reply)?;
         Ok(reply)
     }
@@ -540,7 +584,6 @@ impl ZfHost {
             Ok(()) => Ok(()),
             Err(err) => {
                 reply.outputs.clear();
-                reply.joined.clear();
                 Err(err)
             }
         }
@@ -736,13 +779,14 @@ impl ZfHost {
                     Param::Long { out } => {
                         let d = longs_p.add(i);
                         if out {
-                            if (*d).ch.is_null() {
-                                put_bytes(outputs, k, &[]);
-                            } else {
-                                put_bytes(outputs, k, std::slice::from_raw_parts((*d).ch, (*d).len as usize));
+                            // IRIS keeps the long string the library made: the output takes
+                            // the buffer itself (no copy), and the descriptor is emptied.
+                            let v = take_long(d);
+                            match outputs.get_mut(k) {
+                                Some(o) => *o = Out::Bytes(v),
+                                None => outputs.push(Out::Bytes(v)),
                             }
                             k += 1;
-                            exstr_kill(d);
                         } else if !(*d).ch.is_null() {
                             found(HostError::LongNotReleased(e.name.clone()));
                             exstr_kill(d);
@@ -761,28 +805,6 @@ impl ZfHost {
         }
         if rc != 0 {
             return Err(HostError::Function(rc));
-        }
-        // The $ZF result: the outputs joined by commas, sized once.
-        let joined = &mut reply.joined;
-        joined.clear();
-        let size: usize = reply
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Out::Int(_) => 20,
-                Out::Bytes(b) => b.len(),
-            })
-            .sum::<usize>()
-            + k.saturating_sub(1);
-        joined.reserve(size);
-        for (i, o) in reply.outputs.iter().enumerate() {
-            if i > 0 {
-                joined.push(b',');
-            }
-            match o {
-                Out::Int(v) => push_int(joined, *v),
-                Out::Bytes(b) => joined.extend_from_slice(b),
-            }
         }
         Ok(())
     }
