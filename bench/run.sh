@@ -170,15 +170,15 @@ for size in $SIZES; do
     done
 done
 
-# P5 diagnosis: the same 100-byte confirmed produce with linger.ms=0 (not a goal row)
+# P5 diagnosis: the same 100-byte confirmed produce with librdkafka's default linger.ms=5 (not a goal row)
 for ((r = 1; r <= ROUNDS; r++)); do
     for side in bridge raw python; do
-        args=(--workload confirmed --size 100 --records "$CONFIRMED" --linger-ms 0 --label "linger0-round$r"
-              --latency-out "$OUT/lat/linger0-$side-100-$r.txt")
+        args=(--workload confirmed --size 100 --records "$CONFIRMED" --linger-ms 5 --label "linger5-round$r"
+              --latency-out "$OUT/lat/linger5-$side-100-$r.txt")
         if [[ $side == python ]]; then
-            run "linger0-$side-$r" "$PY" bench/python/bench.py "${args[@]}"
+            run "linger5-$side-$r" "$PY" bench/python/bench.py "${args[@]}"
         else
-            run "linger0-$side-$r" "$BENCH" --side "$side" "${args[@]}"
+            run "linger5-$side-$r" "$BENCH" --side "$side" "${args[@]}"
         fi
     done
 done
@@ -198,13 +198,13 @@ for size in $SIZES; do
 done
 
 # Diagnosis (not goal rows), 100-byte throughput: ProduceSendLong with as many records per
-# call as it takes; and bridge vs raw with linger.ms=0
+# call as it takes; and bridge vs raw with librdkafka's default linger.ms=5
 for ((r = 1; r <= ROUNDS; r++)); do
     run "throughput-long-bridge-100-$r" "$BENCH" --side bridge --workload throughput --size 100 \
         --records "$(records_for 100)" --entry long --label "long-batch-round$r"
     for side in bridge raw; do
-        run "throughput-linger0-$side-100-$r" "$BENCH" --side "$side" --workload throughput --size 100 \
-            --records "$(records_for 100)" --linger-ms 0 --label "linger0-round$r"
+        run "throughput-linger5-$side-100-$r" "$BENCH" --side "$side" --workload throughput --size 100 \
+            --records "$(records_for 100)" --linger-ms 5 --label "linger5-round$r"
     done
 done
 

@@ -380,7 +380,9 @@ fn map_host_setting(
             Ok(vec![])
         }
         // The bridge's own settings, read by the consumer and producer themselves.
-        "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" => Ok(vec![]),
+        "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" | "Headers" => {
+            Ok(vec![])
+        }
         other => Err(BridgeError::config(format!("unknown host setting \"{other}\""))),
     }
 }

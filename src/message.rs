@@ -70,13 +70,15 @@ pub struct RecordView<'a> {
 }
 
 impl<'a> RecordView<'a> {
-    /// Views a message in librdkafka's buffers; its headers are encoded into `headers`
-    /// (cleared first; a buffer the caller reuses).
-    pub fn of_message(m: &'a BorrowedMessage<'_>, headers: &'a mut Vec<u8>) -> Self {
+    /// Views a message in librdkafka's buffers; its headers (unless `with_headers` is off)
+    /// are encoded into `headers` (cleared first; a buffer the caller reuses).
+    pub fn of_message(m: &'a BorrowedMessage<'_>, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
         headers.clear();
-        if let Some(h) = m.headers() {
-            for hd in h.iter() {
-                wire::push_pair(headers, hd.key.as_bytes(), hd.value);
+        if with_headers {
+            if let Some(h) = m.headers() {
+                for hd in h.iter() {
+                    wire::push_pair(headers, hd.key.as_bytes(), hd.value);
+                }
             }
         }
         RecordView {
@@ -124,12 +126,6 @@ pub struct ConsumedRecord {
 }
 
 impl ConsumedRecord {
-    /// Copies a message out of librdkafka's buffers.
-    pub fn from_message(m: &BorrowedMessage<'_>) -> Self {
-        let mut headers = Vec::new();
-        RecordView::of_message(m, &mut headers).to_owned_record()
-    }
-
     /// The record as a view.
     pub fn view(&self) -> RecordView<'_> {
         RecordView {

@@ -371,6 +371,32 @@ fn batches_settle_each_record_and_keep_partition_order() {
     b.consumer_close(c).unwrap();
 }
 
+/// `Headers` 0 (what the Inbound adapter sends for EnsLib.Kafka.Message, which has no place
+/// for them): records come without headers; by default they come with them.
+#[test]
+fn headers_are_handed_out_unless_the_host_turns_them_off() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("hdr");
+    create_topic(&k.bootstrap, &topic, 1);
+    let mut r = rec(&topic, 0, "v");
+    r.headers = vec![("h1".into(), Some(b"x".to_vec())), ("h2".into(), None)];
+    produce(&b, &k, &[r.clone()]);
+    for (headers, want) in [("0", vec![]), ("1", r.headers.clone())] {
+        let c = consumer(&b, &k, &unique("g"), &topic, &[("host:Headers", headers)]);
+        let mut got = Vec::new();
+        let start = Instant::now();
+        while got.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            got = b.batch(c, "", &[], 10, 200).unwrap().1;
+        }
+        assert_eq!(got[0].headers, want, "Headers={headers}");
+        assert_eq!(text(&got[0]), "v");
+        b.batch(c, "1", &[], 0, 0).unwrap();
+        b.consumer_close(c).unwrap();
+    }
+}
+
 /// Wrong batch outcomes are refused and change nothing; "not processed" brings the same
 /// records back without a backoff.
 #[test]

@@ -8,7 +8,7 @@ confirmed:  produce() then flush() per record (the record is confirmed before th
 throughput: produce() every record (poll() on a full queue), then one flush().
 
 Same producer properties as the other sides: acks=all, enable.idempotence=true,
-partitioner=murmur2_random, linger.ms librdkafka's default unless --linger-ms is given.
+partitioner=murmur2_random, linger.ms=0 (the bridge's defaults) unless --linger-ms is given.
 Environment: KAFKA_TEST_BOOTSTRAP, KAFKA_TEST_BROKER_PID.
 """
 
@@ -97,8 +97,8 @@ def main():
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
     }
-    if a.linger_ms is not None:
-        conf["linger.ms"] = a.linger_ms
+    # the bridge's default producer properties, linger.ms=0 included, unless a run asks otherwise
+    conf["linger.ms"] = a.linger_ms if a.linger_ms is not None else "0"
     state = {"ok": 0, "failed": 0}
 
     def on_delivery(err, msg):
