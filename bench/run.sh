@@ -27,6 +27,7 @@
 #   BENCH_REPORT=BENCHMARKS.md       where the report goes
 #   BENCH_PROFILE=1           0: skip the callgrind profile of the 100-byte consume
 #   BENCH_PROFILE_RECORDS=20000      records the profile consumes per side
+#   BENCH_WARMUP_ROUNDS=3     rounds of broker warm-up traffic before the first measurement
 # =============================================================================
 set -euo pipefail
 
@@ -155,6 +156,23 @@ records_for() { # records_for <size>: BENCH_MB megabytes, at most BENCH_RECORDS
 
 log "P4: entry-call cost ($CALLS calls)"
 run call "$BENCH" --workload call --calls "$CALLS"
+
+# A fresh JVM compiles its hot paths during the first minute of traffic, and whichever side
+# ran first would pay for it. Warm the broker up with every kind of traffic the runs make
+# (produce confirmed and in bulk, consume, commit); nothing of this is recorded.
+warm() {
+    local name="$1"
+    shift
+    "$@" >"$OUT/logs/$name.out" 2>"$OUT/logs/$name.err" || { tail -n 20 "$OUT/logs/$name.err" >&2; die "$name failed"; }
+}
+log "warming the broker up (not measured)"
+for ((w = 1; w <= ${BENCH_WARMUP_ROUNDS:-3}; w++)); do
+    warm "warmup-fill-$w" "$BENCH" --workload fill --topic "bench-warmup-$w" --size 100 --records 200000 --label warmup
+    warm "warmup-confirmed-$w" "$BENCH" --side raw --workload confirmed --size 100 --records 2000 --label warmup
+    warm "warmup-consume-$w" "$BENCH" --side bridge --workload consume --topic "bench-warmup-$w" --size 100 \
+        --records 200000 --commit-every "$COMMIT_EVERY" --label warmup
+done
+sleep "${BENCH_SETTLE_S:-10}" # let the broker finish what the warm-up left (GC, offsets log)
 
 for size in $SIZES; do
     for ((r = 1; r <= ROUNDS; r++)); do

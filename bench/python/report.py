@@ -435,7 +435,9 @@ every thread including librdkafka's — is that client's own CPU time) against t
 same producer properties — the bridge's defaults: `acks=all`, `enable.idempotence=true`,
 `partitioner=murmur2_random`, `linger.ms=0` unless stated) and the same consumer properties; the sides alternate (bridge, raw,
 python, bridge, raw, python, …) for {meta.get('rounds')} rounds, and figures are totals over the rounds. One
-topic of one partition per run. Clocks start after set-up and warm-up (consumers: at the first record). The
+topic of one partition per run. Before the first run the broker's JVM is warmed up with unrecorded traffic of
+every kind (bulk and confirmed produce, AtLeastOnce consume with commits). Clocks start after set-up and warm-up
+(consumers: at the first record). The
 broker's CPU time comes from `/proc/<pid>/stat` over the same window. Ratios: *rate* = bridge records/s ÷ the
 other side's; *CPU/rec* = the other side's CPU per record ÷ the bridge's (both > 1 when the bridge is better).
 "bound": *client* when the calling thread was ≥ 85 % busy; *CPU-saturated* when client + broker used ≥ 80 % of
