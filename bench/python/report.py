@@ -452,6 +452,22 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
 
 {summary_md}
 
+### Reading the rows that miss
+
+* **Confirmed produce (P1, P2, one record at a time).** Every side waits one broker round trip
+  per record; the broker, not a client, is the bound (see the *bound* column), and the sides
+  are within the run-to-run spread of each other. No client can be 3× faster than another
+  there; the bulk rows are where client cost shows.
+* **P2 in bulk.** confluent-kafka-python drives the same librdkafka: its extra cost per record
+  is the interpreter's, large next to librdkafka's own work only for small records — so the
+  ratio is highest at 100 B and falls towards 1 as the record grows and the copying and the
+  broker dominate.
+* **P3.** The raw side does nothing per record and lets librdkafka commit every 5 s. The
+  bridge frames each record into the `$ZF` reply, tracks it until its outcome letter comes
+  back (so that a commit never passes an unprocessed record), and commits every
+  {meta.get('commit_every')} records as the Inbound adapter does at the end of each batch; the
+  commits also cost the broker CPU on this 2-core machine.
+
 ## Every measurement
 
 {detail_md}
