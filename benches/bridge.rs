@@ -240,13 +240,12 @@ fn zf<'r>(b: &Bridge, name: &str, args: &[Arg<'_>], reply: &'r mut Option<Reply>
 }
 
 const F_VALUE: i32 = 2;
-const F_VALUE_STAGED: i32 = 8;
 /// Largest topic+value a single `Produce` call carries (the client's ONE_CALL_LIMIT).
 const ONE_CALL: usize = support::client::ONE_CALL_LIMIT;
 
 /// Produces one record through the entries and waits for its delivery: one `Produce` call, or
-/// `ProducerStageLong` + `Produce` for a value too large for one counted string. Returns the
-/// number of entry calls.
+/// one `ProduceLong` (the value as a long string) for a value too large for a counted string.
+/// Returns the number of entry calls.
 fn bridge_produce(b: &Bridge, h: i64, topic: &str, value: &[u8]) -> u64 {
     let mut reply = None;
     if topic.len() + value.len() <= ONE_CALL {
@@ -258,14 +257,14 @@ fn bridge_produce(b: &Bridge, h: i64, topic: &str, value: &[u8]) -> u64 {
         );
         1
     } else {
-        zf(b, "ProducerStageLong", &[h.into(), 2.into(), Arg::Bytes(value)], &mut reply);
+        // one call: the value as a long string
         zf(
             b,
-            "Produce",
-            &[h.into(), Arg::Bytes(topic.as_bytes()), (-1).into(), F_VALUE_STAGED.into(), 0i64.into(), Arg::Bytes(b""), Arg::Bytes(b""), Arg::Bytes(b"")],
+            "ProduceLong",
+            &[h.into(), Arg::Bytes(topic.as_bytes()), (-1).into(), F_VALUE.into(), 0i64.into(), Arg::Bytes(b""), Arg::Bytes(value), Arg::Bytes(b"")],
             &mut reply,
         );
-        2
+        1
     }
 }
 

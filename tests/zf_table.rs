@@ -37,6 +37,7 @@ const PINNED: &[(&str, &str)] = &[
     ("ProduceSend", "8ibP8PP"),
     ("ProduceSendLong", "8ijP8PP"),
     ("ProducerReports", "8iiP8P8PB"),
+    ("ProduceLong", "8ibii8ibjbPP8P"),
 ];
 
 #[test]

@@ -337,7 +337,7 @@ def main():
             summary.append([
                 "P4", f"entry calls per record, produce, {size_name(s)}", "1" if small else "(large record)",
                 f"{per:.3f}", mark(per <= 1.0) if small else "–",
-                "`Produce`" + ("" if small else " + `ProducerStageLong` for the value"),
+                "`Produce`" if small else "`ProduceLong` (the value as a long string)",
             ])
 
     # P5

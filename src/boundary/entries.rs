@@ -153,6 +153,37 @@ fn chunk_of(data: &[u8], offset: i64, max: usize) -> Result<&[u8]> {
     Ok(&data[start..(start + max).min(data.len())])
 }
 
+/// One confirmed record from `Produce`'s arguments (or `ProduceLong`'s): staged fields stand
+/// in for the arguments their flags name, and are used up whatever happens (an unreadable
+/// argument included).
+#[allow(clippy::too_many_arguments)]
+fn produce_one(
+    p: &Producer, topic: Result<&str>, partition: i32, flags: i32, timestamp: i64, key: Result<&[u8]>,
+    value: Result<&[u8]>, headers: Result<&[u8]>,
+) -> Result<crate::producer::Delivered> {
+    p.with_staged(|staged| {
+        let (topic, key, value, headers) = (topic?, key?, value?, headers?);
+        if topic.is_empty() {
+            return Err(BridgeError::bad_argument("no topic"));
+        }
+        if partition < -1 {
+            return Err(BridgeError::bad_argument(format!("partition {partition} is invalid")));
+        }
+        let key = if flags & produce_flags::KEY_STAGED != 0 { staged.field(field::KEY) } else { key };
+        let value = if flags & produce_flags::VALUE_STAGED != 0 { staged.field(field::VALUE) } else { value };
+        let headers = if flags & produce_flags::HEADERS_STAGED != 0 { staged.field(field::HEADERS) } else { headers };
+        let rec = ProduceRecord {
+            topic,
+            partition: (partition >= 0).then_some(partition),
+            key: (flags & (produce_flags::KEY | produce_flags::KEY_STAGED) != 0).then_some(key),
+            value: (flags & (produce_flags::VALUE | produce_flags::VALUE_STAGED) != 0).then_some(value),
+            headers: ProduceRecord::parse_headers(headers)?,
+            timestamp: (flags & produce_flags::TIMESTAMP != 0).then_some(timestamp),
+        };
+        p.produce(&rec)
+    })
+}
+
 thread_local! {
     static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -228,30 +259,7 @@ zf_table! {
         status: Status, out_partition: OutI32, out_offset: OutI64
     ) {
         let p = PRODUCERS.get(handle.0)?;
-        let flags = flags.0;
-        // Whatever happens below, the staged fields are used up by this call.
-        let delivered = p.with_staged(|staged| {
-            let topic = topic.text("topic")?;
-            if topic.is_empty() {
-                return Err(BridgeError::bad_argument("no topic"));
-            }
-            if partition.0 < -1 {
-                return Err(BridgeError::bad_argument(format!("partition {} is invalid", partition.0)));
-            }
-            let (key, value, headers) = (key.bytes()?, value.bytes()?, headers.bytes()?);
-            let key = if flags & produce_flags::KEY_STAGED != 0 { staged.field(field::KEY) } else { key };
-            let value = if flags & produce_flags::VALUE_STAGED != 0 { staged.field(field::VALUE) } else { value };
-            let headers = if flags & produce_flags::HEADERS_STAGED != 0 { staged.field(field::HEADERS) } else { headers };
-            let rec = ProduceRecord {
-                topic,
-                partition: (partition.0 >= 0).then_some(partition.0),
-                key: (flags & (produce_flags::KEY | produce_flags::KEY_STAGED) != 0).then_some(key),
-                value: (flags & (produce_flags::VALUE | produce_flags::VALUE_STAGED) != 0).then_some(value),
-                headers: ProduceRecord::parse_headers(headers)?,
-                timestamp: (flags & produce_flags::TIMESTAMP != 0).then_some(timestamp.0),
-            };
-            p.produce(&rec)
-        })?;
+        let delivered = produce_one(&p, topic.text("topic"), partition.0, flags.0, timestamp.0, key.bytes(), value.bytes(), headers.bytes())?;
         out_partition.set(delivered.partition)?;
         out_offset.set(delivered.offset)
     }
@@ -528,6 +536,19 @@ zf_table! {
         delivered.set(r.delivered as i64)?;
         in_flight.set(r.in_flight as i64)?;
         failures.write(&out)
+    }
+
+    /// As `Produce`, with the value as a long string (up to 3,641,144 bytes): a large record
+    /// in one call, its value read straight from the IRIS string (no staging copy).
+    fn ProduceLong(
+        handle: InI64, topic: InBytes, partition: InI32, flags: InI32, timestamp: InI64,
+        key: InBytes, value: InLong, headers: InBytes,
+        status: Status, out_partition: OutI32, out_offset: OutI64
+    ) {
+        let p = PRODUCERS.get(handle.0)?;
+        let delivered = produce_one(&p, topic.text("topic"), partition.0, flags.0, timestamp.0, key.bytes(), value.bytes(), headers.bytes())?;
+        out_partition.set(delivered.partition)?;
+        out_offset.set(delivered.offset)
     }
 }
 
