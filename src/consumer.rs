@@ -753,6 +753,19 @@ impl Consumer {
             )));
         }
         let mut s = Settled::default();
+        if outcomes.iter().all(|&o| o == outcome::PROCESSED) {
+            // The common case, every record processed: one lock for the whole batch.
+            let mut acks = self.acks().lock();
+            for (topic, partition, offset) in &handed.records[..n] {
+                match acks.ack(topic, *partition, *offset) {
+                    Ok(false) | Err(_) if self.options.at_least_once => s.discarded += 1,
+                    _ => s.processed += 1,
+                }
+            }
+            drop(acks);
+            handed.len = 0;
+            return Ok(s);
+        }
         let mut stopped: Vec<(&str, i32)> = Vec::new();
         for (i, (topic, partition, offset)) in handed.records[..n].iter().enumerate() {
             let (topic, partition, offset) = (topic.as_str(), *partition, *offset);

@@ -96,6 +96,11 @@ pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = Pair<'a>>) -> Vec<u8> {
 }
 
 fn push_num(out: &mut Vec<u8>, n: i64) {
+    if (0..10).contains(&n) {
+        // most frame numbers (partition, inline bits, short lengths) are one digit
+        out.extend_from_slice(&[b'0' + n as u8, b',']);
+        return;
+    }
     let mut buf = [0u8; 24];
     let mut i = buf.len();
     let neg = n < 0;
