@@ -168,7 +168,7 @@ warm() {
 log "warming the broker up (not measured)"
 for ((w = 1; w <= ${BENCH_WARMUP_ROUNDS:-3}; w++)); do
     warm "warmup-fill-$w" "$BENCH" --workload fill --topic "bench-warmup-$w" --size 100 --records 200000 --label warmup
-    warm "warmup-confirmed-$w" "$BENCH" --side raw --workload confirmed --size 100 --records 2000 --label warmup
+    warm "warmup-confirmed-$w" "$BENCH" --side raw --workload confirmed --size 100 --records 5000 --label warmup
     warm "warmup-consume-$w" "$BENCH" --side bridge --workload consume --topic "bench-warmup-$w" --size 100 \
         --records 200000 --commit-every "$COMMIT_EVERY" --label warmup
 done
