@@ -366,11 +366,16 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
 }
 
 fn alloc_long(bytes: &[u8]) -> ExStr {
-    let mut e = ExStr { len: 0, ch: std::ptr::null_mut() };
-    let p = exstr_new(&mut e, bytes.len() as c_int);
-    // SAFETY: exstr_new allocated bytes.len() bytes at p.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-    e
+    // As IrisExStrNew would give it (at least one byte, registered for IrisExStrKill), filled
+    // in one pass: the copy is the allocation's first touch, no zeroing before it.
+    let mut v = Vec::with_capacity(bytes.len().max(1));
+    v.extend_from_slice(bytes);
+    v.resize(bytes.len().max(1), 0);
+    let mut b = v.into_boxed_slice();
+    let (p, cap) = (b.as_mut_ptr(), b.len());
+    std::mem::forget(b);
+    LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
+    ExStr { len: bytes.len() as u32, ch: p }
 }
 
 const EXPORT_SLOTS: usize = 160;
