@@ -3,11 +3,12 @@
 //! these, kill them and restart them. Every library call goes through the IRIS host emulator
 //! (`support::bridge()`), exactly as the ObjectScript service makes it.
 //!
-//! The loop is the service's `OnTask`: poll up to `--max-poll` records within the poll
-//! timeout, "send" each to the targets — here a pseudo-random outcome, a failure with
-//! probability `--fail-rate`, decided by (seed, partition, offset, attempt) so a rerun makes
-//! the same decisions — then `ConsumerAck` on success or `ConsumerNack` on failure, and
-//! `ConsumerCommit` at the end of the batch. After `--idle-exit` seconds without a record, or
+//! The loop is the service's `OnTask` (Kafka.Adapter.Inbound): `ConsumerBatch` calls bring up
+//! to `--max-poll` records within the poll timeout; each is "sent" to the targets — here a
+//! pseudo-random outcome, a failure with probability `--fail-rate`, decided by (seed,
+//! partition, offset, attempt) so a rerun makes the same decisions — and its outcome letter
+//! goes back with the next `ConsumerBatch` call (after a failure, the later records of that
+//! partition in the batch are left for redelivery); `ConsumerCommit` at the end of the batch. After `--idle-exit` seconds without a record, or
 //! on SIGTERM (a job being stopped), it closes the consumer (`OnTearDown`) and exits 0.
 //!
 //! Output: one line per outcome, appended to `--out` (several workers may share the file: it
@@ -18,7 +19,7 @@
 //! <pid> <partition> <offset> ok|fail <value>
 //! ```
 //!
-//! written right after the ack/nack and before any further library call, so a line exists for
+//! written when the outcome is decided, before the call that settles it, so a line exists for
 //! every record whose offset the library could commit (at the end of the batch, or inside a
 //! later poll when partitions are revoked). Events are lines starting with `#`:
 //! `# <pid> start ...`, `# <pid> assigned <p> <p>...`, `# <pid> revoked <p>...`,
@@ -246,39 +247,63 @@ fn main() {
         if STOP.load(Ordering::SeqCst) {
             break "sigterm";
         }
-        // OnTask: up to max_poll records within the poll timeout.
+        // OnTask, as Kafka.Adapter.Inbound does it: each ConsumerBatch call settles the outcome
+        // letters of the records before and brings the next ones; after a failed record the
+        // later records of its partition in the batch are left for redelivery (letter 3).
         let deadline = Instant::now() + poll_timeout;
         let mut n = 0;
+        let mut outcomes = String::new();
         while n < a.max_poll && !STOP.load(Ordering::SeqCst) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let r = match b.poll(c, left.as_millis() as i32) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
+            let batch = match b.batch(c, &outcomes, &[], (a.max_poll - n) as i32, left.as_millis() as i32) {
+                Ok((settled, batch)) => {
+                    if settled.dead > 0 || settled.discarded > 0 {
+                        out.event(&format!("nack-outcome dead={} discarded={}", settled.dead, settled.discarded));
+                    }
+                    batch
+                }
                 Err(e) => {
-                    out.error("ConsumerPoll", &e);
+                    out.error("ConsumerBatch", &e);
+                    outcomes.clear();
                     std::thread::sleep(Duration::from_millis(100));
                     break;
                 }
             };
-            n += 1;
-            let attempt = attempts.entry((r.partition, r.offset)).or_insert(0);
-            *attempt += 1;
-            let value = r.value.as_deref().map(String::from_utf8_lossy).unwrap_or("-".into()).into_owned();
-            if fails(a.seed, r.partition, r.offset, *attempt, a.fail_rate) {
-                match b.nack(c, &r.topic, r.partition, r.offset, "injected failure") {
-                    Ok(outcome) => {
-                        out.line(&format!("{pid} {} {} fail {value}", r.partition, r.offset));
-                        if outcome != 1 {
-                            out.event(&format!("nack-outcome {} {} {outcome}", r.partition, r.offset));
-                        }
+            outcomes.clear();
+            if batch.is_empty() {
+                break;
+            }
+            let mut stopped: Vec<i32> = Vec::new();
+            for r in &batch {
+                n += 1;
+                if stopped.contains(&r.partition) || STOP.load(Ordering::SeqCst) {
+                    outcomes.push('3');
+                    continue;
+                }
+                let attempt = attempts.entry((r.partition, r.offset)).or_insert(0);
+                *attempt += 1;
+                let value = r.value.as_deref().map(String::from_utf8_lossy).unwrap_or("-".into()).into_owned();
+                // The line is written when the outcome is decided, before the call that
+                // settles it: a line exists for every record whose offset can be committed.
+                if fails(a.seed, r.partition, r.offset, *attempt, a.fail_rate) {
+                    out.line(&format!("{pid} {} {} fail {value}", r.partition, r.offset));
+                    outcomes.push('2');
+                    stopped.push(r.partition);
+                } else {
+                    out.line(&format!("{pid} {} {} ok {value}", r.partition, r.offset));
+                    outcomes.push('1');
+                }
+            }
+        }
+        if !outcomes.is_empty() {
+            // settle the last batch (nothing more is polled)
+            match b.batch(c, &outcomes, &[], 0, 0) {
+                Ok((settled, _)) => {
+                    if settled.dead > 0 || settled.discarded > 0 {
+                        out.event(&format!("nack-outcome dead={} discarded={}", settled.dead, settled.discarded));
                     }
-                    Err(e) => out.error("ConsumerNack", &e),
                 }
-            } else {
-                match b.ack(c, &r.topic, r.partition, r.offset) {
-                    Ok(()) => out.line(&format!("{pid} {} {} ok {value}", r.partition, r.offset)),
-                    Err(e) => out.error("ConsumerAck", &e),
-                }
+                Err(e) => out.error("ConsumerBatch", &e),
             }
         }
         drain_logs(&b, c, &mut out);

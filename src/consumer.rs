@@ -204,6 +204,14 @@ impl AckTracker {
         self.parts.iter().flat_map(|(t, ps)| ps.iter().map(move |(p, a)| (t, *p, a)))
     }
 
+    /// Whether `offset` of a partition is handed out and not settled yet.
+    fn is_outstanding(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.parts
+            .get(topic)
+            .and_then(|ps| ps.get(&partition))
+            .is_some_and(|p| p.outstanding.binary_search_by_key(&offset, |x| x.offset).is_ok())
+    }
+
     /// Whether this member tracks (owns) the partition.
     fn owns(&self, topic: &str, partition: i32) -> bool {
         self.parts.get(topic).is_some_and(|ps| ps.contains_key(&partition))
@@ -464,6 +472,8 @@ struct Handed {
     len: usize,
     /// Scratch for a record's headers in the pairs layout.
     headers: Vec<u8>,
+    /// Scratch: where each record's frame starts in the reply.
+    starts: Vec<usize>,
 }
 
 /// How a batch's outcomes were settled (counts of records).
@@ -688,8 +698,9 @@ impl Consumer {
     pub fn poll_batch(&self, max: usize, timeout: Duration, capacity: usize, out: &mut Vec<u8>) -> Result<usize> {
         *self.current.lock() = None;
         let mut handed = self.handed.lock();
-        let Handed { records, len, headers } = &mut *handed;
+        let Handed { records, len, headers, starts } = &mut *handed;
         *len = 0;
+        starts.clear();
         let keep_all = self.options.at_least_once && self.options.dead_letter_topic.is_some();
         let with_headers = self.options.headers || keep_all;
         let mut wait = timeout;
@@ -707,6 +718,7 @@ impl Consumer {
             };
             wait = Duration::ZERO;
             let view = RecordView::of_message(&m, headers, with_headers);
+            starts.push(out.len());
             let inline = wire::encode_record_frame(&view, capacity - out.len(), out);
             let whole = wire::all_inline(&view, inline);
             let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record()));
@@ -727,7 +739,45 @@ impl Consumer {
                 break;
             }
         }
+        if self.options.at_least_once && *len > 0 {
+            self.drop_revoked(records, len, starts, out);
+        }
         Ok(*len)
+    }
+
+    /// Takes out of a batch the records whose partition was revoked while the batch was being
+    /// polled (a rebalance runs inside librdkafka's poll): they are no longer this member's,
+    /// the new owner delivers them, and handing them to the host would only process them twice.
+    fn drop_revoked(&self, records: &mut [(String, i32, i64)], len: &mut usize, starts: &[usize], out: &mut Vec<u8>) {
+        let keep: Vec<bool> = {
+            let acks = self.acks().lock();
+            records[..*len].iter().map(|(t, p, o)| acks.is_outstanding(t, *p, *o)).collect()
+        };
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let base = starts[0];
+        let mut kept = Vec::with_capacity(out.len() - base);
+        let mut k = 0;
+        for i in 0..*len {
+            if keep[i] {
+                let end = starts.get(i + 1).copied().unwrap_or(out.len());
+                kept.extend_from_slice(&out[starts[i]..end]);
+                records.swap(k, i);
+                k += 1;
+            }
+        }
+        if !keep[*len - 1] {
+            // the batch's last record may be the current one (fields left out): gone too
+            *self.current.lock() = None;
+        }
+        self.context().info(&format!(
+            "{} record(s) of partitions revoked during the poll were not handed out (the new owner delivers them)",
+            *len - k
+        ));
+        out.truncate(base);
+        out.extend_from_slice(&kept);
+        *len = k;
     }
 
     /// Settles the last batch: one outcome letter per record, in batch order ([`outcome`]):

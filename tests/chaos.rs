@@ -587,7 +587,10 @@ fn at_least_once_chaos_run() {
         workers.stderr_of_all()
     );
     assert!(other_errors.is_empty(), "library calls failed in the workers: {other_errors:?}");
-    assert!(nack_outcomes.is_empty(), "ConsumerNack answered other than 1 (redeliver): {nack_outcomes:?}");
+    assert!(
+        nack_outcomes.is_empty(),
+        "a batch settle dead-lettered, gave up or discarded records (every failure must be redelivered, and a batch never holds records of a partition revoked before it was handed out): {nack_outcomes:?}"
+    );
     assert!(lost.is_empty(), "{} records lost, first {:?}", lost.len(), &lost[..lost.len().min(10)]);
     assert!(stalls.is_empty(), "partitions stalled at a live owner (it was restarted to finish the run): {stalls:?}");
     assert!(out_of_order.is_empty(), "records first succeeded out of offset order: {:?}", &out_of_order[..out_of_order.len().min(10)]);
