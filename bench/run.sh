@@ -147,6 +147,16 @@ else:
     print("done")')"
 }
 
+run_side() { # run_side <name> <bridge|raw|python> <workload args...>: one side of a workload
+    local name="$1" side="$2"
+    shift 2
+    if [[ $side == python ]]; then
+        run "$name" "$PY" bench/python/bench.py "$@"
+    else
+        run "$name" "$BENCH" --side "$side" "$@"
+    fi
+}
+
 records_for() { # records_for <size>: BENCH_MB megabytes, at most BENCH_RECORDS
     local n=$(( MB * 1000000 / $1 ))
     (( n > MAX_RECORDS )) && n=$MAX_RECORDS
@@ -177,13 +187,8 @@ sleep "${BENCH_SETTLE_S:-10}" # let the broker finish what the warm-up left (GC,
 for size in $SIZES; do
     for ((r = 1; r <= ROUNDS; r++)); do
         for side in bridge raw python; do
-            args=(--workload confirmed --size "$size" --records "$CONFIRMED" --label "round$r"
-                  --latency-out "$OUT/lat/confirmed-$side-$size-$r.txt")
-            if [[ $side == python ]]; then
-                run "confirmed-$side-$size-$r" "$PY" bench/python/bench.py "${args[@]}"
-            else
-                run "confirmed-$side-$size-$r" "$BENCH" --side "$side" "${args[@]}"
-            fi
+            run_side "confirmed-$side-$size-$r" "$side" --workload confirmed --size "$size" --records "$CONFIRMED" \
+                --label "round$r" --latency-out "$OUT/lat/confirmed-$side-$size-$r.txt"
         done
     done
 done
@@ -191,13 +196,8 @@ done
 # P5 diagnosis: the same 100-byte confirmed produce with librdkafka's default linger.ms=5 (not a goal row)
 for ((r = 1; r <= ROUNDS; r++)); do
     for side in bridge raw python; do
-        args=(--workload confirmed --size 100 --records "$CONFIRMED" --linger-ms 5 --label "linger5-round$r"
-              --latency-out "$OUT/lat/linger5-$side-100-$r.txt")
-        if [[ $side == python ]]; then
-            run "linger5-$side-$r" "$PY" bench/python/bench.py "${args[@]}"
-        else
-            run "linger5-$side-$r" "$BENCH" --side "$side" "${args[@]}"
-        fi
+        run_side "linger5-$side-$r" "$side" --workload confirmed --size 100 --records "$CONFIRMED" --linger-ms 5 \
+            --label "linger5-round$r" --latency-out "$OUT/lat/linger5-$side-100-$r.txt"
     done
 done
 
@@ -205,12 +205,8 @@ for size in $SIZES; do
     n="$(records_for "$size")"
     for ((r = 1; r <= ROUNDS; r++)); do
         for side in bridge raw python; do
-            args=(--workload throughput --size "$size" --records "$n" --label "round$r")
-            if [[ $side == python ]]; then
-                run "throughput-$side-$size-$r" "$PY" bench/python/bench.py "${args[@]}"
-            else
-                run "throughput-$side-$size-$r" "$BENCH" --side "$side" "${args[@]}"
-            fi
+            run_side "throughput-$side-$size-$r" "$side" --workload throughput --size "$size" --records "$n" \
+                --label "round$r"
         done
     done
 done

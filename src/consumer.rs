@@ -100,6 +100,18 @@ impl Default for ConsumerOptions {
 }
 
 impl ConsumerOptions {
+    /// Whether a handed-out record is kept (owned) until settled: its last failure may have
+    /// to go to the dead-letter topic.
+    fn keeps_records(&self) -> bool {
+        self.at_least_once && self.dead_letter_topic.is_some()
+    }
+
+    /// Whether librdkafka is asked for a record's headers: the host wants them, or a dead
+    /// letter may carry them on.
+    fn reads_headers(&self) -> bool {
+        self.headers || self.keeps_records()
+    }
+
     /// Reads the bridge's own host settings.
     pub fn from_spec(spec: &ClientSpec) -> Result<Self> {
         let mut o = ConsumerOptions::default();
@@ -165,6 +177,14 @@ struct PartitionState {
     paused_until: Option<Instant>,
 }
 
+impl PartitionState {
+    /// Where `offset` is among the outstanding records (kept in increasing offset order:
+    /// `track` drops entries at or above a redelivered offset).
+    fn index_of(&self, offset: i64) -> Option<usize> {
+        self.outstanding.binary_search_by_key(&offset, |x| x.offset).ok()
+    }
+}
+
 /// What happened to a failed record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NackOutcome {
@@ -204,17 +224,18 @@ impl AckTracker {
         self.parts.iter().flat_map(|(t, ps)| ps.iter().map(move |(p, a)| (t, *p, a)))
     }
 
+    fn part(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        self.parts.get(topic)?.get(&partition)
+    }
+
     /// Whether `offset` of a partition is handed out and not settled yet.
     fn is_outstanding(&self, topic: &str, partition: i32, offset: i64) -> bool {
-        self.parts
-            .get(topic)
-            .and_then(|ps| ps.get(&partition))
-            .is_some_and(|p| p.outstanding.binary_search_by_key(&offset, |x| x.offset).is_ok())
+        self.part(topic, partition).is_some_and(|p| p.index_of(offset).is_some())
     }
 
     /// Whether this member tracks (owns) the partition.
     fn owns(&self, topic: &str, partition: i32) -> bool {
-        self.parts.get(topic).is_some_and(|ps| ps.contains_key(&partition))
+        self.part(topic, partition).is_some()
     }
 
     /// Records that `offset` of a partition was handed to the host. An offset at or below one
@@ -227,15 +248,14 @@ impl AckTracker {
         p.outstanding.push_back(Pending { offset, done: false, record });
     }
 
-    /// The partition and the position of `offset` among its outstanding records (kept in
-    /// increasing offset order: `track` drops entries at or above a redelivered offset).
+    /// The partition and the position of `offset` among its outstanding records.
     fn find(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<(&mut PartitionState, usize)>> {
         let Some(p) = self.part_mut(topic, partition) else {
             return Ok(None); // not (or no longer) ours: discard
         };
-        match p.outstanding.binary_search_by_key(&offset, |x| x.offset) {
-            Ok(i) => Ok(Some((p, i))),
-            Err(_) => Err(BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding"))),
+        match p.index_of(offset) {
+            Some(i) => Ok(Some((p, i))),
+            None => Err(BridgeError::no_record(format!("offset {offset} of {topic} [{partition}] is not outstanding"))),
         }
     }
 
@@ -678,10 +698,9 @@ impl Consumer {
         *self.current.lock() = None;
         let Some(m) = self.next_message(timeout)? else { return Ok(f(None)) };
         let mut headers = Vec::new();
-        let with_headers = self.options.headers || self.options.dead_letter_topic.is_some();
-        let rec = Arc::new(RecordView::of_message(&m, &mut headers, with_headers).to_owned_record());
+        let rec = Arc::new(RecordView::of_message(&m, &mut headers, self.options.reads_headers()).to_owned_record());
         if self.options.at_least_once {
-            let keep = self.options.dead_letter_topic.is_some().then(|| rec.clone());
+            let keep = self.options.keeps_records().then(|| rec.clone());
             self.acks().lock().track(&rec.topic, rec.partition, rec.offset, keep);
         }
         let r = f(Some(&rec));
@@ -701,8 +720,8 @@ impl Consumer {
         let Handed { records, len, headers, starts } = &mut *handed;
         *len = 0;
         starts.clear();
-        let keep_all = self.options.at_least_once && self.options.dead_letter_topic.is_some();
-        let with_headers = self.options.headers || keep_all;
+        let keep_all = self.options.keeps_records();
+        let with_headers = self.options.reads_headers();
         let mut wait = timeout;
         while *len < max && capacity.saturating_sub(out.len()) >= wire::FRAME_HEADER_MAX + MAX_TOPIC_LEN {
             let m = match self.next_message(wait) {
@@ -719,8 +738,7 @@ impl Consumer {
             wait = Duration::ZERO;
             let view = RecordView::of_message(&m, headers, with_headers);
             starts.push(out.len());
-            let inline = wire::encode_record_frame(&view, capacity - out.len(), out);
-            let whole = wire::all_inline(&view, inline);
+            let whole = wire::encode_record_frame(&view, capacity - out.len(), out).whole;
             let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record()));
             if self.options.at_least_once {
                 self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone().filter(|_| keep_all));
@@ -787,7 +805,7 @@ impl Consumer {
     /// are checked before anything is settled: a wrong count or letter changes nothing. A
     /// failure while settling (a dead-letter send that failed) is logged and its record comes
     /// again (counted redelivered); the rest of the batch is settled all the same.
-    pub fn settle_batch(&self, outcomes: &[u8], errors: &[(usize, &str)]) -> Result<Settled> {
+    pub fn settle_batch<S: AsRef<str>>(&self, outcomes: &[u8], errors: &[(usize, S)]) -> Result<Settled> {
         let mut handed = self.handed.lock();
         let n = handed.len;
         if outcomes.len() != n {
@@ -807,10 +825,7 @@ impl Consumer {
             // The common case, every record processed: one lock for the whole batch.
             let mut acks = self.acks().lock();
             for (topic, partition, offset) in &handed.records[..n] {
-                match acks.ack(topic, *partition, *offset) {
-                    Ok(false) | Err(_) if self.options.at_least_once => s.discarded += 1,
-                    _ => s.processed += 1,
-                }
+                self.ack_counted(&mut acks, topic, *partition, *offset, &mut s);
             }
             drop(acks);
             handed.len = 0;
@@ -824,13 +839,9 @@ impl Consumer {
                 continue;
             }
             match outcomes[i] {
-                outcome::PROCESSED => match self.acks().lock().ack(topic, partition, offset) {
-                    Ok(true) => s.processed += 1,
-                    Ok(false) | Err(_) if self.options.at_least_once => s.discarded += 1,
-                    _ => s.processed += 1,
-                },
+                outcome::PROCESSED => self.ack_counted(&mut self.acks().lock(), topic, partition, offset, &mut s),
                 outcome::FAILED => {
-                    let text = errors.iter().find(|(k, _)| *k == i).map_or("failed (no error text given)", |(_, t)| t);
+                    let text = errors.iter().find(|(k, _)| *k == i).map_or("failed (no error text given)", |(_, t)| t.as_ref());
                     match self.nack(topic, partition, offset, text) {
                         Ok(NackOutcome::Redeliver) => {
                             s.redelivered += 1;
@@ -861,6 +872,15 @@ impl Consumer {
         }
         handed.len = 0;
         Ok(s)
+    }
+
+    /// Acknowledges one record of a settled batch and counts it: processed, or discarded when
+    /// its partition is not tracked any more (moved to another member, or settled already).
+    fn ack_counted(&self, acks: &mut AckTracker, topic: &str, partition: i32, offset: i64, s: &mut Settled) {
+        match acks.ack(topic, partition, offset) {
+            Ok(false) | Err(_) if self.options.at_least_once => s.discarded += 1,
+            _ => s.processed += 1,
+        }
     }
 
     /// Runs `f` on the current (last polled) record.

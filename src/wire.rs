@@ -121,18 +121,30 @@ fn push_num(out: &mut Vec<u8>, n: i64) {
     out.push(b',');
 }
 
+/// How a record fit its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameFit {
+    /// The frame's `inline` bits.
+    pub inline: u32,
+    /// Every field that has bytes is in the frame (none needs the ReadField entries).
+    pub whole: bool,
+}
+
 /// Appends `rec` as a record frame to `out`, inlining key, headers and value in that order
-/// of preference while the frame stays within `capacity` bytes. Returns the `inline` bits.
-pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<u8>) -> u32 {
+/// of preference while the frame stays within `capacity` bytes.
+pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<u8>) -> FrameFit {
     let key_len = rec.key.map_or(0, <[u8]>::len);
     let value_len = rec.value.map_or(0, <[u8]>::len);
     let headers_len = rec.headers.len();
     let mut room = capacity.saturating_sub(FRAME_HEADER_MAX + rec.topic.len());
     let mut inline = 0;
+    let mut whole = true;
     for (f, len) in [(field::KEY, key_len), (field::HEADERS, headers_len), (field::VALUE, value_len)] {
         if len <= room {
             room -= len;
             inline |= field::inline_bit(f);
+        } else {
+            whole = false;
         }
     }
     push_num(out, rec.partition as i64);
@@ -153,14 +165,7 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<
     if inline & field::inline_bit(field::VALUE) != 0 {
         out.extend_from_slice(rec.value.unwrap_or_default());
     }
-    inline
-}
-
-/// Whether a frame with these `inline` bits holds every field of `rec` that has bytes.
-pub fn all_inline(rec: &RecordView<'_>, inline: u32) -> bool {
-    [(field::KEY, rec.key.map_or(0, <[u8]>::len)), (field::HEADERS, rec.headers.len()), (field::VALUE, rec.value.map_or(0, <[u8]>::len))]
-        .iter()
-        .all(|&(f, len)| len == 0 || inline & field::inline_bit(f) != 0)
+    FrameFit { inline, whole }
 }
 
 /// A record frame decoded (the inverse of [`encode_record_frame`]); used by tests and by any
@@ -364,16 +369,14 @@ mod tests {
             headers_blob: encode_pairs([(&b"h"[..], Some(&b"v"[..]))]),
         };
         let mut out = Vec::new();
-        let inline = encode_record_frame(&rec.view(), 4096, &mut out);
-        assert_eq!(inline, 7);
-        assert!(all_inline(&rec.view(), inline));
+        let fit = encode_record_frame(&rec.view(), 4096, &mut out);
+        assert_eq!(fit, FrameFit { inline: 7, whole: true });
         let d = decode_record_frame(&out).unwrap();
         assert_eq!((d.partition, d.offset, d.timestamp, d.key_len), (2, 7, 1000, -1));
         assert_eq!(d.value.unwrap().len(), 1000);
         out.clear();
-        let inline = encode_record_frame(&rec.view(), 400, &mut out);
-        assert_eq!(inline, 1 | 4);
-        assert!(!all_inline(&rec.view(), inline));
+        let fit = encode_record_frame(&rec.view(), 400, &mut out);
+        assert_eq!(fit, FrameFit { inline: 1 | 4, whole: false });
         let d = decode_record_frame(&out).unwrap();
         assert_eq!(d.value, None);
         assert_eq!(d.value_len, 1000);

@@ -38,6 +38,31 @@ fn rec(topic: &str, partition: i32, value: &str) -> Rec {
     Rec { topic: topic.into(), partition: Some(partition), value: Some(value.as_bytes().to_vec()), ..Default::default() }
 }
 
+/// The first non-empty `ConsumerBatch` answer (of up to `max` records), the previous batch
+/// having been settled already.
+fn first_batch(b: &Bridge, c: i64, max: i32) -> Vec<Consumed> {
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(30), "no record within 30 s");
+        let got = b.batch(c, "", &[], max, 200).unwrap().1;
+        if !got.is_empty() {
+            return got;
+        }
+    }
+}
+
+/// A batch of exactly `n` records: a partial one (the fetch was still under way) is settled
+/// as not processed, so it comes again.
+fn whole_batch(b: &Bridge, c: i64, n: usize) -> Vec<Consumed> {
+    loop {
+        let got = first_batch(b, c, n as i32);
+        if got.len() == n {
+            return got;
+        }
+        assert!(b.batch(c, &"3".repeat(got.len()), &[], 0, 0).unwrap().1.is_empty());
+    }
+}
+
 fn text(r: &Consumed) -> String {
     String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()
 }
@@ -362,12 +387,7 @@ fn batches_settle_each_record_and_keep_partition_order() {
     // Everything was processed and committed: the group sees only a new record.
     produce(&b, &k, &[rec(&topic, 1, "new")]);
     let c = consumer(&b, &k, &group, &topic, &[]);
-    let mut got = Vec::new();
-    let start = Instant::now();
-    while got.is_empty() && start.elapsed() < Duration::from_secs(30) {
-        got = b.batch(c, "", &[], 10, 200).unwrap().1;
-    }
-    assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["new"]);
+    assert_eq!(first_batch(&b, c, 10).iter().map(text).collect::<Vec<_>>(), ["new"]);
     b.consumer_close(c).unwrap();
 }
 
@@ -384,12 +404,7 @@ fn headers_are_handed_out_unless_the_host_turns_them_off() {
     produce(&b, &k, &[r.clone()]);
     for (headers, want) in [("0", vec![]), ("1", r.headers.clone())] {
         let c = consumer(&b, &k, &unique("g"), &topic, &[("host:Headers", headers)]);
-        let mut got = Vec::new();
-        let start = Instant::now();
-        while got.is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(30));
-            got = b.batch(c, "", &[], 10, 200).unwrap().1;
-        }
+        let got = first_batch(&b, c, 10);
         assert_eq!(got[0].headers, want, "Headers={headers}");
         assert_eq!(text(&got[0]), "v");
         b.batch(c, "1", &[], 0, 0).unwrap();
@@ -407,48 +422,18 @@ fn batch_outcomes_are_checked_and_not_processed_records_come_again() {
     create_topic(&k.bootstrap, &topic, 1);
     produce(&b, &k, &(0..5).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
     let c = consumer(&b, &k, &unique("g"), &topic, &[]);
-    let mut first = Vec::new();
-    let start = Instant::now();
-    while first.len() < 5 {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        let (_, got) = b.batch(c, &"1".repeat(first.len()), &[], 5, 500).unwrap();
-        if got.len() < 5 && !got.is_empty() {
-            // a partial first fetch: settle it as not processed and ask again
-            let (_, again) = b.batch(c, &"3".repeat(got.len()), &[], 0, 0).unwrap();
-            assert!(again.is_empty());
-            continue;
-        }
-        first = got;
-    }
-    let offsets: Vec<i64> = first.iter().map(|r| r.offset).collect();
-    for (outcomes, errors, what) in [
-        ("111", &[][..], "count"),
-        ("11x11", &[][..], "letter"),
-        ("11211", &[(2usize, "e")][..], "bad errors"),
-    ] {
-        let e = if what == "bad errors" {
-            // an errors key that is not an index
-            let blob = iriskafka::wire::encode_pairs([(&b"two"[..], Some(&b"e"[..]))]);
-            b.call(
-                "ConsumerBatch",
-                &[c.into(), support::zfhost::Arg::Bytes(outcomes.as_bytes()), support::zfhost::Arg::Bytes(&blob), 5.into(), 0.into()],
-            )
-            .unwrap_err()
-        } else {
-            b.batch(c, outcomes, errors, 5, 0).unwrap_err()
-        };
+    let offsets: Vec<i64> = whole_batch(&b, c, 5).iter().map(|r| r.offset).collect();
+    // an errors key that is not a record index
+    let bad_key = iriskafka::wire::encode_pairs([(&b"two"[..], Some(&b"e"[..]))]);
+    for (outcomes, errors, what) in [("111", &[][..], "count"), ("11x11", &[][..], "letter"), ("11211", &bad_key[..], "errors key")] {
+        let args = [c.into(), support::zfhost::Arg::Bytes(outcomes.as_bytes()), support::zfhost::Arg::Bytes(errors), 5.into(), 0.into()];
+        let e = b.call("ConsumerBatch", &args).unwrap_err();
         assert_eq!(e.name, "BRIDGE_BAD_ARGUMENT", "{what}: {e}");
     }
     // Nothing was settled by the refused calls: mark all not processed, they come again.
     let (s, again) = b.batch(c, "33333", &[], 0, 0).unwrap();
     assert_eq!((s.redelivered, s.dead, s.discarded, again.len()), (0, 0, 0, 0));
-    let mut second = Vec::new();
-    let start = Instant::now();
-    while second.len() < 5 {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        let (_, got) = b.batch(c, &"1".repeat(second.len()), &[], 5, 500).unwrap();
-        second = got;
-    }
+    let second = whole_batch(&b, c, 5);
     assert_eq!(second.iter().map(|r| r.offset).collect::<Vec<_>>(), offsets, "the same records, in order");
     b.batch(c, "11111", &[], 0, 0).unwrap();
     assert_eq!(b.commit(c).unwrap(), 1);

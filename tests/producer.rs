@@ -184,6 +184,16 @@ fn keys_land_on_the_java_clients_partitions() {
     b.producer_close(p, 5000).unwrap();
 }
 
+/// 300 records over partitions 0-2 of `topic` (values "0".."299"); record 8 names partition
+/// 50, which does not exist: that record alone fails.
+fn spread_with_one_bad(topic: &str) -> Vec<Rec> {
+    let mut recs: Vec<Rec> = (0..300)
+        .map(|i| Rec { topic: topic.into(), partition: Some(i % 3), value: Some(format!("{i}").into_bytes()), ..Default::default() })
+        .collect();
+    recs[7].partition = Some(50);
+    recs
+}
+
 #[test]
 fn a_batch_answers_each_records_outcome_in_order() {
     let k = Broker::from_env();
@@ -191,10 +201,7 @@ fn a_batch_answers_each_records_outcome_in_order() {
     let topic = unique("batch");
     create_topic(&k.bootstrap, &topic, 3);
     let p = new_producer(&b, &[host(&[("Servers", &k.bootstrap)])]).unwrap();
-    let mut recs: Vec<Rec> = (0..300)
-        .map(|i| Rec { topic: topic.clone(), partition: Some(i % 3), value: Some(format!("{i}").into_bytes()), ..Default::default() })
-        .collect();
-    recs[7].partition = Some(50); // no such partition: that record alone fails
+    let recs = spread_with_one_bad(&topic);
     let got = b.produce_batch(p, &recs).unwrap();
     assert_eq!(got.len(), 300);
     let mut last = [-1i64; 3];
@@ -224,10 +231,7 @@ fn records_sent_without_waiting_are_each_reported() {
     let topic = unique("async");
     create_topic(&k.bootstrap, &topic, 3);
     let p = new_producer(&b, &[host(&[("Servers", &k.bootstrap)])]).unwrap();
-    let mut recs: Vec<Rec> = (0..300)
-        .map(|i| Rec { topic: topic.clone(), partition: Some(i % 3), value: Some(format!("{i}").into_bytes()), ..Default::default() })
-        .collect();
-    recs[7].partition = Some(50); // no such partition: that record alone fails
+    let recs = spread_with_one_bad(&topic);
     let (first, n) = b.produce_send(p, &recs).unwrap();
     assert_eq!((first, n), (1, 300));
     let second: Vec<Rec> = recs[..10]

@@ -283,24 +283,22 @@ def main():
                   f"{meta.get('commit_every', '?')}; headers not read, as for EnsLib.Kafka.Message) ÷ raw `BaseConsumer` auto-commit", 0.90,
                   agg.get(("consume", "main", "bridge", s)), agg.get(("consume", "main", "raw", s)), "raw",
                   commit_note(agg.get(("consume", "main", "bridge", s))))
-    lb = agg.get(("throughput", "long-batch", "bridge", 100))
-    raw100 = agg.get(("throughput", "main", "raw", 100))
-    if lb and raw100:
-        per = lb.runs[0].get("records_per_call", "?")
+    def diagnosis_row(group, entry, what, raw_group, raw_bound):
+        """A 100-byte throughput diagnosis (not a goal row): the bridge in `group` ÷ raw in `raw_group`."""
+        br = agg.get(("throughput", group, "bridge", 100))
+        rw = agg.get(("throughput", raw_group, "raw", 100))
+        if not (br and rw):
+            return
+        per = br.runs[0].get("records_per_call", "?")
         summary.append([
-            "P1 (diagnosis)", f"throughput, `ProduceSendLong` ({per} records/call) ÷ raw, 100 B", "–",
-            f"rate {lb.rps / raw100.rps:.2f} · CPU/rec {raw100.cpu_us / lb.cpu_us:.2f}", "–",
-            f"bridge: {lb.bound()}; not a goal row: shows what the batch size per call does",
+            "P1 (diagnosis)", f"throughput{what}, `{entry}` ({per} records/call) ÷ raw, 100 B", "–",
+            f"rate {br.rps / rw.rps:.2f} · CPU/rec {rw.cpu_us / br.cpu_us:.2f}", "–",
+            f"bridge: {br.bound()}" + (f"; raw: {rw.bound()}" if raw_bound else "") + "; not a goal row: " + (
+                "shows what linger.ms does" if raw_bound else "shows what the batch size per call does"),
         ])
-    l0b = agg.get(("throughput", "linger5", "bridge", 100))
-    l0r = agg.get(("throughput", "linger5", "raw", 100))
-    if l0b and l0r:
-        per = l0b.runs[0].get("records_per_call", "?")
-        summary.append([
-            "P1 (diagnosis)", f"throughput with librdkafka's default linger.ms=5 on both sides, `ProduceSend` ({per} records/call) ÷ raw, 100 B", "–",
-            f"rate {l0b.rps / l0r.rps:.2f} · CPU/rec {l0r.cpu_us / l0b.cpu_us:.2f}", "–",
-            f"bridge: {l0b.bound()}; raw: {l0r.bound()}; not a goal row: shows what linger.ms does",
-        ])
+
+    diagnosis_row("long-batch", "ProduceSendLong", "", "main", False)
+    diagnosis_row("linger5", "ProduceSend", " with librdkafka's default linger.ms=5 on both sides", "linger5", True)
 
     # P4
     emu = next((r for r in call_rows if r["entry"] == "ProducerStageReset" and r["path"] == "emulator"), None)

@@ -216,14 +216,14 @@ zf_table! {
     /// library).
     fn Version(out: OutBytes) {
         let v = format!(
-            "iriskafka {} librdkafka {} {} {} features={}",
+            "iriskafka {} librdkafka {} {} {} features={} entries={}",
             env!("CARGO_PKG_VERSION"),
             super::sys::rdkafka_version(),
             env!("IRISKAFKA_BUILD_TARGET"),
             env!("IRISKAFKA_BUILD_PROFILE"),
-            super::sys::rdkafka_features()
+            super::sys::rdkafka_features(),
+            raw_entries().len()
         );
-        let v = format!("{v} entries={}", raw_entries().len());
         out.write(v.as_bytes())
     }
 
@@ -475,16 +475,15 @@ zf_table! {
         let c = CONSUMERS.get(handle.0)?;
         let max = usize::try_from(max.0).map_err(|_| BridgeError::bad_argument(format!("max {} is negative", max.0)))?;
         let wait = timeout_ms(timeout.0)?;
-        let texts: Vec<(usize, String)> = wire::decode_pairs(errors.bytes()?)?
+        let texts = wire::decode_pairs(errors.bytes()?)?
             .into_iter()
             .map(|(k, v)| {
                 let i = std::str::from_utf8(k).ok().and_then(|k| k.parse::<usize>().ok()).ok_or_else(|| {
                     BridgeError::bad_argument("an errors key is not a record index (0-based, decimal)")
                 })?;
-                Ok((i, String::from_utf8_lossy(v.unwrap_or_default()).into_owned()))
+                Ok((i, String::from_utf8_lossy(v.unwrap_or_default())))
             })
-            .collect::<Result<_>>()?;
-        let texts: Vec<(usize, &str)> = texts.iter().map(|(i, t)| (*i, t.as_str())).collect();
+            .collect::<Result<Vec<_>>>()?;
         let settled = c.settle_batch(outcomes.bytes()?, &texts)?;
         redelivered.set(settled.redelivered as i32)?;
         dead.set((settled.dead_lettered + settled.given_up) as i32)?;

@@ -168,32 +168,19 @@ impl Bridge {
             fl |= flags::TIMESTAMP;
         }
         let mut calls = 0;
-        let total = r.topic.len() + key.len() + value.len() + headers.len();
         let rest = r.topic.len() + key.len() + headers.len();
-        if self.transfer == Transfer::Long && total > ONE_CALL_LIMIT && rest <= ONE_CALL_LIMIT && value.len() <= 3_641_144 {
-            // one call: the value as a long string
-            let reply = self.call(
-                "ProduceLong",
-                &[
-                    h.into(),
-                    Arg::Bytes(r.topic.as_bytes()),
-                    r.partition.unwrap_or(-1).into(),
-                    fl.into(),
-                    r.timestamp.unwrap_or(0).into(),
-                    Arg::Bytes(&key),
-                    Arg::Bytes(&value),
-                    Arg::Bytes(&headers),
-                ],
-            )?;
-            let o = ints(&reply);
-            return Ok((o[1] as i32, o[2], 1));
-        }
+        let total = rest + value.len();
         let (mut k, mut v, mut hd): (&[u8], &[u8], &[u8]) = (&key, &value, &headers);
-        if total > ONE_CALL_LIMIT {
+        // One call while everything fits; the value as a long string (ProduceLong) where long
+        // strings are used; else the fields that do not fit are staged first.
+        let mut entry = "Produce";
+        if total > ONE_CALL_LIMIT && self.transfer == Transfer::Long && rest <= ONE_CALL_LIMIT && value.len() <= 3_641_144 {
+            entry = "ProduceLong";
+        } else if total > ONE_CALL_LIMIT {
             calls += self.stage(h, field::VALUE, &value)?;
             fl |= flags::VALUE_STAGED;
             v = &[];
-            if r.topic.len() + key.len() + headers.len() > ONE_CALL_LIMIT {
+            if rest > ONE_CALL_LIMIT {
                 calls += self.stage(h, field::KEY, &key)?;
                 calls += self.stage(h, field::HEADERS, &headers)?;
                 fl |= flags::KEY_STAGED | flags::HEADERS_STAGED;
@@ -202,7 +189,7 @@ impl Bridge {
             }
         }
         let reply = self.call(
-            "Produce",
+            entry,
             &[
                 h.into(),
                 Arg::Bytes(r.topic.as_bytes()),

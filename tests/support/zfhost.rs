@@ -25,10 +25,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// What a parameter letter means to the host.
@@ -405,27 +403,6 @@ fn tables(long_strings: bool) -> Tables {
     Tables { callbacks, exports }
 }
 
-/// FNV-1a: the name map's hasher (names are short and trusted; SipHash costs more than the
-/// rest of a small call).
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
 /// A loaded library, as one IRIS process holds it.
 ///
 /// `Sync`: tests share one host between threads (as IRIS never does, but the library must
@@ -433,9 +410,7 @@ impl Hasher for Fnv {
 pub struct ZfHost {
     lib: Option<libloading::Library>,
     entries: Vec<HostEntry>,
-    by_name: HashMap<String, usize, BuildHasherDefault<Fnv>>,
-    /// Index of the entry `call(name)` found last (a one-entry cache; always re-checked).
-    last_hit: AtomicUsize,
+    by_name: HashMap<String, usize>,
     /// The limits calls run with.
     pub limits: Limits,
 }
@@ -509,7 +484,7 @@ impl ZfHost {
             }
         }
         let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
-        Ok(ZfHost { lib: Some(lib), entries, by_name, last_hit: AtomicUsize::new(0), limits })
+        Ok(ZfHost { lib: Some(lib), entries, by_name, limits })
     }
 
     /// The walked table.
@@ -530,15 +505,7 @@ impl ZfHost {
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
-        let last = self.last_hit.load(Ordering::Relaxed);
-        if let Some(e) = self.entries.get(last) {
-            if e.name == name {
-                return Some(last);
-            }
-        }
-        let i = *self.by_name.get(name)?;
-        self.last_hit.store(i, Ordering::Relaxed);
-        Some(i)
+        self.by_name.get(name).copied()
     }
 
     /// Calls `ZFUnload` (as `$ZF(-4,2)` does) and unloads the library.
