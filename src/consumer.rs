@@ -203,6 +203,11 @@ pub struct AckTracker {
     /// By topic, then partition: looking a record up needs no allocation (this runs for
     /// every record).
     parts: BTreeMap<String, BTreeMap<i32, PartitionState>>,
+    /// Processed offsets of partitions that went without their commit (the assignment was
+    /// lost — the member was evicted — or the commit before revocation failed). They are
+    /// committed if the partitions come back with the next assignment, so that nothing this
+    /// member processed is delivered again.
+    kept: Vec<(String, i32, i64)>,
 }
 
 type Tp = (String, i32);
@@ -361,6 +366,28 @@ impl AckTracker {
         }
     }
 
+    /// Keeps the processed, uncommitted offsets of `tps` (partitions about to go without
+    /// their commit) until the next assignment: [`Self::take_kept`].
+    fn keep_uncommitted(&mut self, tps: &[Tp]) {
+        for (t, p, o) in self.pending_commits(Some(tps), true) {
+            self.kept.retain(|(kt, kp, _)| !(*kt == t && *kp == p));
+            self.kept.push((t, p, o));
+        }
+    }
+
+    /// The kept offsets of the partitions among `assigned`; every kept offset is dropped
+    /// (a partition not assigned back is another member's now: it redelivers).
+    fn take_kept(&mut self, assigned: &[Tp]) -> Vec<(String, i32, i64)> {
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.retain(|(t, p, _)| assigned.iter().any(|(at, ap)| at == t && ap == p));
+        kept
+    }
+
+    /// Whether offsets of partitions that went without their commit are kept.
+    fn has_kept(&self) -> bool {
+        !self.kept.is_empty()
+    }
+
     /// Forgets partitions this member no longer owns.
     pub fn forget(&mut self, tps: &[Tp]) {
         for (t, p) in tps {
@@ -398,18 +425,36 @@ impl ConsumerContext for ConsumerCtx {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
                 let closing = self.closing.load(std::sync::atomic::Ordering::Acquire);
-                if self.at_least_once && !closing && !consumer.assignment_lost() {
-                    // Commit what was processed before the partitions go; what was not is
-                    // redelivered to the new owner.
-                    if let Err(e) = commit_tracked(consumer, &self.acks, Some(&tps), self.commit_timeout) {
+                let lost = consumer.assignment_lost();
+                if self.at_least_once && !closing {
+                    if lost {
+                        // The member was evicted (its session timed out): a commit now
+                        // would be refused for its old generation.
+                        self.base.warn(&format!(
+                            "assignment lost (the group evicted this member): {}; what was processed and not committed is committed if they come back, else their new owner delivers it again",
+                            describe(&tps)
+                        ));
+                    } else if let Err(e) = commit_tracked(consumer, &self.acks, Some(&tps), self.commit_timeout) {
+                        // Commit what was processed before the partitions go; what was not
+                        // is redelivered to the new owner.
                         self.base.log_error(&format!("commit before revocation failed, the new owner redelivers: {e}"));
                     }
                 }
-                self.acks.lock().forget(&tps);
+                let mut acks = self.acks.lock();
+                if self.at_least_once && !closing {
+                    acks.keep_uncommitted(&tps);
+                }
+                acks.forget(&tps);
+                drop(acks);
                 self.base.warn(&format!("partitions revoked: {}", describe(&tps)));
             }
             Rebalance::Assign(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                let kept = self.acks.lock().take_kept(&tps);
+                if !kept.is_empty() {
+                    // Before the fetch starts from the committed offsets.
+                    self.commit_kept(consumer, &kept);
+                }
                 self.acks.lock().forget(&tps);
                 self.base.warn(&format!("partitions assigned: {}", describe(&tps)));
             }
@@ -427,6 +472,52 @@ impl ConsumerContext for ConsumerCtx {
                     self.base.log_error(&format!("resuming assigned partitions failed: {e}"));
                 }
             }
+        }
+    }
+}
+
+impl ConsumerCtx {
+    /// Commits the kept offsets of partitions assigned back to this member (after it lost
+    /// them), where they are ahead of the group's committed offset: another member may have
+    /// owned the partitions meanwhile and committed further, and that is never moved back.
+    fn commit_kept(&self, consumer: &BaseConsumer<Self>, kept: &[(String, i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, _) in kept {
+            tpl.add_partition(t, *p);
+        }
+        let ahead: Vec<(String, i32, i64)> = match consumer.committed_offsets(tpl, self.commit_timeout) {
+            Ok(group) => kept
+                .iter()
+                .filter(|(t, p, o)| match group.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(c)) => c < *o,
+                    _ => true,
+                })
+                .cloned()
+                .collect(),
+            Err(e) => {
+                let e = BridgeError::from_kafka(&e, "committed offsets");
+                self.base.log_error(&format!(
+                    "partitions back after a lost assignment: their committed offsets could not be read, what was processed comes again: {e}"
+                ));
+                return;
+            }
+        };
+        if ahead.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in &ahead {
+            if let Err(e) = tpl.add_partition_offset(t, *p, Offset::Offset(*o)) {
+                self.base.log_error(&format!("{t}[{p}]: {e}"));
+                return;
+            }
+        }
+        let list = ahead.iter().map(|(t, p, o)| format!("{t}[{p}]@{o}")).collect::<Vec<_>>().join(", ");
+        match crate::boundary::sys::commit_within(consumer, &tpl, self.commit_timeout) {
+            Ok(()) => self.base.warn(&format!("partitions back after a lost assignment: committed what was processed: {list}")),
+            Err(e) => self.base.log_error(&format!(
+                "partitions back after a lost assignment: the commit of {list} failed, those records come again: {e}"
+            )),
         }
     }
 }
@@ -1095,10 +1186,13 @@ impl Consumer {
             let _ = self.collect_commits();
             let deadline = Instant::now() + self.options.commit_timeout;
             let mut r = commit_tracked(&self.inner, self.acks(), None, self.options.commit_timeout);
-            // Refused because the group is rebalancing: serve the rejoin and try again within
-            // the commit timeout (a record read meanwhile is not tracked: it comes again).
-            while let Err(e) = &r {
-                if !is_group_settling(e) || Instant::now() >= deadline {
+            // Refused because the group is rebalancing, or the member was evicted and holds
+            // processed offsets it commits when the partitions come back: serve the rejoin
+            // and try again within the commit timeout (a record read meanwhile is not
+            // tracked: it comes again).
+            loop {
+                let settling = matches!(&r, Err(e) if is_group_settling(e));
+                if !(settling || r.is_ok() && self.acks().lock().has_kept()) || Instant::now() >= deadline {
                     break;
                 }
                 let _ = self.inner.poll(Duration::from_millis(100));
@@ -1169,6 +1263,23 @@ mod tests {
         assert_eq!(t.pending_commits(None, false), vec![("t".into(), 0, 14), ("t".into(), 1, 4)]);
         assert!(t.ack("t", 0, 99).is_err());
         assert_eq!(t.ack("u", 0, 1).unwrap(), false, "unknown partition: discarded");
+    }
+
+    #[test]
+    fn offsets_of_partitions_gone_uncommitted_are_kept_until_the_next_assignment() {
+        let mut t = AckTracker::default();
+        for p in 0..3 {
+            t.track("t", p, 5, None);
+            t.ack("t", p, 5).unwrap();
+        }
+        t.committed(&[("t".into(), 2, 6)]);
+        let gone: Vec<Tp> = (0..3).map(|p| ("t".to_owned(), p)).collect();
+        t.keep_uncommitted(&gone);
+        t.forget(&gone);
+        assert!(t.has_kept(), "partitions 0 and 1 went with processed, uncommitted offsets");
+        assert!(t.pending_commits(None, true).is_empty(), "forgotten: nothing to commit now");
+        assert_eq!(t.take_kept(&[("t".to_owned(), 1), ("t".to_owned(), 2)]), vec![("t".into(), 1, 6)], "2 was committed; 0 not back");
+        assert!(!t.has_kept(), "partition 0 went to another member: its owner redelivers");
     }
 
     #[test]

@@ -500,6 +500,64 @@ fn commit_errors_are_retried_and_surfaced() {
     b.consumer_close(c).unwrap();
 }
 
+/// The group evicts the member (its heartbeat answered "unknown member") after two records
+/// were processed and before their commit: when the partition comes back to the member, what
+/// it processed is committed before fetching starts, so nothing processed comes again.
+#[test]
+fn processed_offsets_survive_a_lost_assignment() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("evicted", 1, 1).unwrap();
+    let b = support::bridge();
+    let servers = mock.bootstrap_servers();
+    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    for i in 0..2 {
+        b.produce(p, &rec("evicted", 0, &i.to_string())).unwrap();
+    }
+    let mk = || {
+        b.consumer_new(
+            &[
+                ("host:Servers", &servers),
+                ("host:GroupID", "eg"),
+                ("host:AutoOffsetReset", "earliest"),
+                ("host:AtLeastOnce", "1"),
+                ("session.timeout.ms", "3000"),
+                ("heartbeat.interval.ms", "300"),
+            ],
+            "evicted",
+        )
+        .unwrap()
+    };
+    let c = mk();
+    for want in ["0", "1"] {
+        let r = b.poll_until(c, 30_000).unwrap().unwrap();
+        assert_eq!(text(&r), want);
+        b.ack(c, &r.topic, r.partition, r.offset).unwrap();
+    }
+    // Not committed yet (the Inbound adapter commits at the end of a batch): the member is
+    // evicted now, and rejoins while it polls.
+    mock.request_errors(RDKafkaApiKey::Heartbeat, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID]);
+    let mut texts = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !texts.iter().any(|t: &String| t.contains("committed what was processed")) {
+        assert!(Instant::now() < deadline, "no commit after the partition came back: {texts:?}");
+        assert!(b.poll(c, 200).unwrap().is_none(), "nothing new was produced");
+        texts.extend(b.logs(c).unwrap().1.into_iter().map(|(_, _, t)| t));
+    }
+    println!("{texts:#?}");
+    assert!(texts.iter().any(|t| t.contains("assignment lost")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("committed what was processed: evicted[0]@2")), "{texts:?}");
+    for i in 2..4 {
+        b.produce(p, &rec("evicted", 0, &i.to_string())).unwrap();
+    }
+    b.producer_close(p, 5000).unwrap();
+    let next = b.poll_until(c, 30_000).unwrap().unwrap();
+    assert_eq!(text(&next), "2", "records processed before the eviction do not come again");
+    b.consumer_close(c).unwrap();
+    let c = mk();
+    assert_eq!(text(&b.poll_until(c, 30_000).unwrap().unwrap()), "2", "the group's committed offset");
+    b.consumer_close(c).unwrap();
+}
+
 /// The mock broker goes down in the middle of a batch and comes back: records keep their
 /// order, nothing is lost, and the commit after the outage covers what was processed.
 #[test]
