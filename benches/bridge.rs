@@ -191,7 +191,7 @@ fn consumer_props(a: &Args, group: &str) -> Vec<(String, String)> {
         ("session.timeout.ms".to_owned(), "10000".to_owned()),
         ("heartbeat.interval.ms".to_owned(), "3000".to_owned()),
         ("enable.metrics.push".to_owned(), "false".to_owned()),
-        // the high-rate tuning the README gives (a lookup-table row), given to both sides
+        // the bridge's default (see CONSUMER_DEFAULTS), given to both sides
         ("fetch.queue.backoff.ms".to_owned(), "10".to_owned()),
     ];
     if let Some(kb) = a.get("queued-kb") {

@@ -432,7 +432,7 @@ private virtualenv); broker {meta.get('kafka')} (tests/kafka/broker.sh, one KRaf
 every thread including librdkafka's — is that client's own CPU time) against the same broker, with the
 same producer properties — the bridge's defaults: `acks=all`, `enable.idempotence=true`,
 `partitioner=murmur2_random`, `linger.ms=0` unless stated) and the same consumer properties (the bridge's
-defaults, plus the README's high-rate row `fetch.queue.backoff.ms=10` on both sides); the sides alternate (bridge, raw,
+defaults, `fetch.queue.backoff.ms=10` among them, on both sides); the sides alternate (bridge, raw,
 python, bridge, raw, python, …) for {meta.get('rounds')} rounds, and figures are totals over the rounds. One
 topic of one partition per run. Before the first run the broker's JVM is warmed up with unrecorded traffic of
 every kind (bulk and confirmed produce, AtLeastOnce consume with commits). Clocks start after set-up and warm-up
