@@ -13,7 +13,6 @@
 //!   close; a failed commit is retried and logged, and its offsets stay pending;
 //! * acknowledgements for partitions no longer owned are discarded: the new owner redelivers.
 
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,6 +180,9 @@ impl PartitionState {
     /// Where `offset` is among the outstanding records (kept in increasing offset order:
     /// `track` drops entries at or above a redelivered offset).
     fn index_of(&self, offset: i64) -> Option<usize> {
+        if self.outstanding.front().is_some_and(|x| x.offset == offset) {
+            return Some(0); // acknowledgements mostly come in order
+        }
         self.outstanding.binary_search_by_key(&offset, |x| x.offset).ok()
     }
 }
@@ -201,9 +203,12 @@ pub enum NackOutcome {
 /// Per-partition acknowledgement state: commits never pass an unprocessed record.
 #[derive(Debug, Default)]
 pub struct AckTracker {
-    /// By topic, then partition: looking a record up needs no allocation (this runs for
-    /// every record).
-    parts: BTreeMap<String, BTreeMap<i32, PartitionState>>,
+    /// Owned partitions, sorted by topic then partition. A lookup runs for every record and
+    /// needs no allocation; it tries the last partition found first (a batch's records come
+    /// in runs of one partition), then searches.
+    parts: Vec<(String, i32, PartitionState)>,
+    /// Where the last lookup found its partition.
+    hint: std::cell::Cell<usize>,
     /// Processed offsets of partitions that went without their commit (the assignment was
     /// lost — the member was evicted — or the commit before revocation failed). They are
     /// committed if the partitions come back with the next assignment, so that nothing this
@@ -214,23 +219,44 @@ pub struct AckTracker {
 type Tp = (String, i32);
 
 impl AckTracker {
+    /// The position of a partition in `parts`: `Ok` when owned, else where it would go.
+    fn locate(&self, topic: &str, partition: i32) -> std::result::Result<usize, usize> {
+        let h = self.hint.get();
+        if let Some((t, p, _)) = self.parts.get(h) {
+            if *p == partition && t == topic {
+                return Ok(h);
+            }
+        }
+        let found = self.parts.binary_search_by(|(t, p, _)| (t.as_str(), *p).cmp(&(topic, partition)));
+        if let Ok(i) = found {
+            self.hint.set(i);
+        }
+        found
+    }
+
     fn part_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionState> {
-        self.parts.get_mut(topic)?.get_mut(&partition)
+        let i = self.locate(topic, partition).ok()?;
+        Some(&mut self.parts[i].2)
     }
 
     fn part_entry(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
-        if !self.parts.contains_key(topic) {
-            self.parts.insert(topic.to_owned(), BTreeMap::new());
-        }
-        self.parts.get_mut(topic).expect("inserted above").entry(partition).or_default()
+        let i = match self.locate(topic, partition) {
+            Ok(i) => i,
+            Err(i) => {
+                self.parts.insert(i, (topic.to_owned(), partition, PartitionState::default()));
+                i
+            }
+        };
+        &mut self.parts[i].2
     }
 
     fn all(&self) -> impl Iterator<Item = (&String, i32, &PartitionState)> {
-        self.parts.iter().flat_map(|(t, ps)| ps.iter().map(move |(p, a)| (t, *p, a)))
+        self.parts.iter().map(|(t, p, a)| (t, *p, a))
     }
 
     fn part(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
-        self.parts.get(topic)?.get(&partition)
+        let i = self.locate(topic, partition).ok()?;
+        Some(&self.parts[i].2)
     }
 
     /// Whether `offset` of a partition is handed out and not settled yet.
@@ -305,12 +331,10 @@ impl AckTracker {
     /// Partitions whose backoff is over (they are unpaused in the tracker).
     fn due(&mut self, now: Instant) -> Vec<Tp> {
         let mut out = Vec::new();
-        for (t, ps) in self.parts.iter_mut() {
-            for (partition, p) in ps.iter_mut() {
-                if p.paused_until.is_some_and(|d| d <= now) {
-                    p.paused_until = None;
-                    out.push((t.clone(), *partition));
-                }
+        for (t, partition, p) in self.parts.iter_mut() {
+            if p.paused_until.is_some_and(|d| d <= now) {
+                p.paused_until = None;
+                out.push((t.clone(), *partition));
             }
         }
         out
@@ -392,13 +416,11 @@ impl AckTracker {
     /// Forgets partitions this member no longer owns.
     pub fn forget(&mut self, tps: &[Tp]) {
         for (t, p) in tps {
-            if let Some(ps) = self.parts.get_mut(t) {
-                ps.remove(p);
-                if ps.is_empty() {
-                    self.parts.remove(t);
-                }
+            if let Ok(i) = self.locate(t, *p) {
+                self.parts.remove(i);
             }
         }
+        self.hint.set(0);
     }
 
     /// Starts a partition afresh (after an explicit seek).
@@ -416,12 +438,19 @@ pub struct ConsumerCtx {
     commit_timeout: Duration,
     /// Set once close has committed: revocations during close do not commit again.
     closing: std::sync::atomic::AtomicBool,
+    /// Counts the rebalances served (revocations and assignments): a batch polled while it
+    /// did not move needs no check for records of revoked partitions.
+    rebalances: std::sync::atomic::AtomicU64,
+    /// Whether a partition may be paused for a redelivery backoff (set and cleared with the
+    /// tracker locked): the polls that fill a batch look at the tracker only then.
+    paused_any: std::sync::atomic::AtomicBool,
 }
 
 crate::client::delegate_client_context!(ConsumerCtx);
 
 impl ConsumerContext for ConsumerCtx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
@@ -665,6 +694,8 @@ impl Consumer {
             at_least_once: options.at_least_once,
             commit_timeout: options.commit_timeout,
             closing: std::sync::atomic::AtomicBool::new(false),
+            rebalances: std::sync::atomic::AtomicU64::new(0),
+            paused_any: std::sync::atomic::AtomicBool::new(false),
         };
         for w in warnings {
             ctx.base.warn(&w);
@@ -735,10 +766,19 @@ impl Consumer {
     /// (librdkafka recovers from them by itself); others are returned.
     fn next_message(&self, timeout: Duration) -> Result<Option<BorrowedMessage<'_>>> {
         if timeout.is_zero() {
-            // Only what is already fetched (the rest of a batch): one poll, no clock reads
-            // unless a partition waits for its redelivery backoff.
-            if self.acks().lock().next_due().is_some_and(|d| d <= Instant::now()) {
-                self.resume_due();
+            // Only what is already fetched (the rest of a batch): one poll, no lock and no
+            // clock read unless a partition may wait for its redelivery backoff.
+            let ctx = self.inner.context();
+            if ctx.paused_any.load(std::sync::atomic::Ordering::Acquire) {
+                let acks = self.acks().lock();
+                match acks.next_due() {
+                    None => ctx.paused_any.store(false, std::sync::atomic::Ordering::Release),
+                    Some(d) if d <= Instant::now() => {
+                        drop(acks);
+                        self.resume_due();
+                    }
+                    Some(_) => {}
+                }
             }
             return match self.inner.poll(Duration::ZERO) {
                 None => Ok(None),
@@ -813,6 +853,8 @@ impl Consumer {
         starts.clear();
         let keep_all = self.options.keeps_records();
         let with_headers = self.options.reads_headers();
+        let rebalances = &self.inner.context().rebalances;
+        let rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
         let mut wait = timeout;
         while *len < max && capacity.saturating_sub(out.len()) >= wire::FRAME_HEADER_MAX + MAX_TOPIC_LEN {
             let m = match self.next_message(wait) {
@@ -848,7 +890,7 @@ impl Consumer {
                 break;
             }
         }
-        if self.options.at_least_once && *len > 0 {
+        if self.options.at_least_once && *len > 0 && rebalances.load(std::sync::atomic::Ordering::Acquire) != rebalanced_before {
             self.drop_revoked(records, len, starts, out);
         }
         Ok(*len)
@@ -1047,7 +1089,10 @@ impl Consumer {
 
     /// Rewinds a partition to `offset` and pauses it for `wait` (the redelivery backoff).
     fn rewind(&self, topic: &str, partition: i32, offset: i64, wait: Duration) -> Result<()> {
-        self.acks().lock().rewind(topic, partition, offset, Instant::now() + wait);
+        let mut acks = self.acks().lock();
+        acks.rewind(topic, partition, offset, Instant::now() + wait);
+        self.inner.context().paused_any.store(true, std::sync::atomic::Ordering::Release);
+        drop(acks);
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, partition);
         self.inner.pause(&tpl).map_err(|e| BridgeError::from_kafka(&e, "pause"))?;

@@ -95,30 +95,45 @@ pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = Pair<'a>>) -> Vec<u8> {
     out
 }
 
+/// Two decimal digits for each of 0..=99: numbers are written two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal and a comma (a frame number): 13-digit timestamps and growing
+/// offsets are in every record frame, so two digits are written per step.
 fn push_num(out: &mut Vec<u8>, n: i64) {
     if (0..10).contains(&n) {
         // most frame numbers (partition, inline bits, short lengths) are one digit
         out.extend_from_slice(&[b'0' + n as u8, b',']);
         return;
     }
-    let mut buf = [0u8; 24];
-    let mut i = buf.len();
-    let neg = n < 0;
+    let mut buf = [0u8; 21];
+    let mut i = buf.len() - 1;
+    buf[i] = b',';
     let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
     }
-    if neg {
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    if n < 0 {
         i -= 1;
         buf[i] = b'-';
     }
     out.extend_from_slice(&buf[i..]);
-    out.push(b',');
 }
 
 /// How a record fit its frame.
@@ -329,6 +344,23 @@ pub fn push_outcome(out: &mut Vec<u8>, code: i32, partition: i32, offset: i64, n
 mod tests {
     use super::*;
     use crate::message::ConsumedRecord;
+
+    #[test]
+    fn numbers_are_written_as_decimal() {
+        let mut probe: Vec<i64> = vec![0, 9, 10, 11, 99, 100, 101, 999, 1000, 1_764_000_000_000, i64::MAX, i64::MIN];
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            probe.push(x >> (x & 63).max(1));
+        }
+        for n in probe.iter().copied().chain(probe.iter().map(|n| n.saturating_neg())) {
+            let mut out = Vec::new();
+            push_num(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n},"));
+        }
+    }
 
     #[test]
     fn batch_round_trip() {
