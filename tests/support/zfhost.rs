@@ -297,6 +297,60 @@ extern "C" fn trap() {
 /// Long-string buffers the emulator has handed out (pointer → allocated size).
 static LONG_ALLOCS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
 
+/// Freed long-string buffers of [`POOL_MIN`] bytes and more, kept for reuse, as IRIS reuses
+/// its own string memory. Without it every large string would be a fresh allocation that
+/// glibc takes from the kernel and gives back (its trim threshold is 128 KiB), so each call
+/// would pay page faults and page clearing that IRIS does not. A buffer's first and last
+/// 4 KiB are poisoned when it comes back: a library reading a string after releasing it
+/// reads garbage, not the old bytes.
+static LONG_POOL: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+const POOL_MIN: usize = 64 * 1024;
+const POOL_MAX: usize = 4;
+const POISON: u8 = 0xA5;
+
+/// A buffer of at least `len` bytes (one at least): from the pool when one of about that
+/// size is there, else new. Returns the pointer and the allocation's size.
+fn long_buffer(len: usize) -> (*mut u8, usize) {
+    let want = len.max(1);
+    if want >= POOL_MIN {
+        let mut pool = LONG_POOL.lock().unwrap();
+        if let Some(i) = pool.iter().position(|&(_, cap)| cap >= want && cap <= want * 2) {
+            let (p, cap) = pool.swap_remove(i);
+            return (p as *mut u8, cap);
+        }
+    }
+    let mut v = std::mem::ManuallyDrop::new(vec![POISON; want]);
+    (v.as_mut_ptr(), v.capacity())
+}
+
+/// Gives a buffer made by [`long_buffer`] (or any `Vec<u8>` allocation of `cap` bytes) back.
+///
+/// # Safety
+/// `p` is an allocation of exactly `cap` bytes by the global allocator, not used afterwards.
+unsafe fn release_long(p: *mut u8, cap: usize) {
+    if cap >= POOL_MIN {
+        let mut pool = LONG_POOL.lock().unwrap();
+        if pool.len() < POOL_MAX {
+            // its first and last 4 KiB: enough to show a read after release
+            let edge = cap.min(4096);
+            std::ptr::write_bytes(p, POISON, edge);
+            std::ptr::write_bytes(p.add(cap - edge), POISON, edge);
+            pool.push((p as usize, cap));
+            return;
+        }
+    }
+    drop(Vec::from_raw_parts(p, cap, cap));
+}
+
+/// Gives an output's buffer back when it is replaced.
+fn recycle(out: Out) {
+    if let Out::Bytes(v) = out {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        // SAFETY (test host): the vector's own allocation, of its capacity, never used again.
+        unsafe { release_long(v.as_mut_ptr(), v.capacity()) }
+    }
+}
+
 extern "C" fn exstr_kill(s: *mut ExStr) -> c_int {
     if s.is_null() {
         return 0;
@@ -306,8 +360,9 @@ extern "C" fn exstr_kill(s: *mut ExStr) -> c_int {
         let p = (*s).ch as usize;
         if p != 0 {
             let mut g = LONG_ALLOCS.lock().unwrap();
-            if let Some(len) = g.get_or_insert_with(HashMap::new).remove(&p) {
-                drop(Vec::from_raw_parts(p as *mut u8, len, len));
+            if let Some(cap) = g.get_or_insert_with(HashMap::new).remove(&p) {
+                drop(g);
+                release_long(p as *mut u8, cap);
             } else {
                 eprintln!("host emulator: IrisExStrKill on a buffer the host did not allocate");
                 std::process::abort();
@@ -350,10 +405,7 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
     }
     // At least one byte, so that every live buffer has its own address (zero-length boxes
     // would all share one dangling pointer).
-    let cap = (len as usize).max(1);
-    let mut v = vec![0u8; cap].into_boxed_slice();
-    let p = v.as_mut_ptr();
-    std::mem::forget(v);
+    let (p, cap) = long_buffer(len as usize);
     LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
     // SAFETY (test host): `s` is a descriptor this emulator created for the call.
     unsafe {
@@ -364,14 +416,10 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
 }
 
 fn alloc_long(bytes: &[u8]) -> ExStr {
-    // As IrisExStrNew would give it (at least one byte, registered for IrisExStrKill), filled
-    // in one pass: the copy is the allocation's first touch, no zeroing before it.
-    let mut v = Vec::with_capacity(bytes.len().max(1));
-    v.extend_from_slice(bytes);
-    v.resize(bytes.len().max(1), 0);
-    let mut b = v.into_boxed_slice();
-    let (p, cap) = (b.as_mut_ptr(), b.len());
-    std::mem::forget(b);
+    // As IrisExStrNew would give it (at least one byte, registered for IrisExStrKill).
+    let (p, cap) = long_buffer(bytes.len());
+    // SAFETY (test host): the buffer holds at least `bytes.len()` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
     LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
     ExStr { len: bytes.len() as u32, ch: p }
 }
@@ -755,7 +803,7 @@ impl ZfHost {
                             // the buffer itself (no copy), and the descriptor is emptied.
                             let v = take_long(d);
                             match outputs.get_mut(k) {
-                                Some(o) => *o = Out::Bytes(v),
+                                Some(o) => recycle(std::mem::replace(o, Out::Bytes(v))),
                                 None => outputs.push(Out::Bytes(v)),
                             }
                             k += 1;
