@@ -7,6 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use support::client::{Bridge, Consumed, Rec};
 use support::{create_topic, unique, Broker};
@@ -36,6 +37,28 @@ fn produce(b: &Bridge, k: &Broker, recs: &[Rec]) -> Vec<(i32, i64)> {
 
 fn rec(topic: &str, partition: i32, value: &str) -> Rec {
     Rec { topic: topic.into(), partition: Some(partition), value: Some(value.as_bytes().to_vec()), ..Default::default() }
+}
+
+/// A mock cluster whose `topic` (`partitions` partitions) holds the records "0" to "n-1"
+/// (record i in partition i % partitions), the bridge, the cluster's servers and the producer
+/// that wrote them (still open).
+fn mock_topic(topic: &str, partitions: i32, n: i32) -> (MockCluster<'static, DefaultProducerContext>, Bridge, String, i64) {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic(topic, partitions, 1).unwrap();
+    let b = support::bridge();
+    let servers = mock.bootstrap_servers();
+    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
+    for i in 0..n {
+        b.produce(p, &rec(topic, i % partitions, &i.to_string())).unwrap();
+    }
+    (mock, b, servers, p)
+}
+
+/// An AtLeastOnce consumer's settings on a mock cluster, reading from the earliest offset.
+fn mock_cfg<'a>(servers: &'a str, group: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut c = vec![("host:Servers", servers), ("host:GroupID", group), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")];
+    c.extend_from_slice(extra);
+    c
 }
 
 /// The first non-empty `ConsumerBatch` answer (of up to `max` records), the previous batch
@@ -445,22 +468,9 @@ fn batch_outcomes_are_checked_and_not_processed_records_come_again() {
 /// logged with their codes, and the committed position is right afterwards.
 #[test]
 fn commit_errors_are_retried_and_surfaced() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("commits", 1, 1).unwrap();
-    let b = support::bridge();
-    let servers = mock.bootstrap_servers();
-    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
-    for i in 0..4 {
-        b.produce(p, &rec("commits", 0, &i.to_string())).unwrap();
-    }
+    let (mock, b, servers, p) = mock_topic("commits", 1, 4);
     b.producer_close(p, 5000).unwrap();
-    let mk = || {
-        b.consumer_new(
-            &[("host:Servers", &servers), ("host:GroupID", "cg"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")],
-            "commits",
-        )
-        .unwrap()
-    };
+    let mk = || b.consumer_new(&mock_cfg(&servers, "cg", &[]), "commits").unwrap();
     let c = mk();
     for _ in 0..2 {
         let r = b.poll_until(c, 30_000).unwrap().unwrap();
@@ -505,28 +515,9 @@ fn commit_errors_are_retried_and_surfaced() {
 /// it processed is committed before fetching starts, so nothing processed comes again.
 #[test]
 fn processed_offsets_survive_a_lost_assignment() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("evicted", 1, 1).unwrap();
-    let b = support::bridge();
-    let servers = mock.bootstrap_servers();
-    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
-    for i in 0..2 {
-        b.produce(p, &rec("evicted", 0, &i.to_string())).unwrap();
-    }
-    let mk = || {
-        b.consumer_new(
-            &[
-                ("host:Servers", &servers),
-                ("host:GroupID", "eg"),
-                ("host:AutoOffsetReset", "earliest"),
-                ("host:AtLeastOnce", "1"),
-                ("session.timeout.ms", "3000"),
-                ("heartbeat.interval.ms", "300"),
-            ],
-            "evicted",
-        )
-        .unwrap()
-    };
+    let (mock, b, servers, p) = mock_topic("evicted", 1, 2);
+    let fast = [("session.timeout.ms", "3000"), ("heartbeat.interval.ms", "300")];
+    let mk = || b.consumer_new(&mock_cfg(&servers, "eg", &fast), "evicted").unwrap();
     let c = mk();
     for want in ["0", "1"] {
         let r = b.poll_until(c, 30_000).unwrap().unwrap();
@@ -562,15 +553,8 @@ fn processed_offsets_survive_a_lost_assignment() {
 /// order, nothing is lost, and the commit after the outage covers what was processed.
 #[test]
 fn broker_down_during_a_batch_loses_nothing() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("outage", 2, 1).unwrap();
-    let b = support::bridge();
-    let servers = mock.bootstrap_servers();
-    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
-    for i in 0..40 {
-        b.produce(p, &rec("outage", i % 2, &i.to_string())).unwrap();
-    }
-    let cfg = [("host:Servers", servers.as_str()), ("host:GroupID", "og"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")];
+    let (mock, b, servers, p) = mock_topic("outage", 2, 40);
+    let cfg = mock_cfg(&servers, "og", &[]);
     let c = b.consumer_new(&cfg, "outage").unwrap();
     let mut seen = std::collections::BTreeSet::new();
     let start = Instant::now();
@@ -618,16 +602,9 @@ fn broker_down_during_a_batch_loses_nothing() {
 /// records again, and in the end every record was processed and committed.
 #[test]
 fn rebalance_with_records_in_flight_loses_nothing() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("rb", 4, 1).unwrap();
-    let b = support::bridge();
-    let servers = mock.bootstrap_servers();
-    let p = b.producer_new(&[("bootstrap.servers", &servers)]).unwrap();
-    for i in 0..40 {
-        b.produce(p, &rec("rb", i % 4, &i.to_string())).unwrap();
-    }
+    let (_mock, b, servers, p) = mock_topic("rb", 4, 40);
     b.producer_close(p, 5000).unwrap();
-    let cfg = [("host:Servers", servers.as_str()), ("host:GroupID", "rbg"), ("host:AutoOffsetReset", "earliest"), ("host:AtLeastOnce", "1")];
+    let cfg = mock_cfg(&servers, "rbg", &[]);
     let a = b.consumer_new(&cfg, "rb").unwrap();
     let mut held = Vec::new();
     while held.len() < 8 {
