@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::BridgeContext;
@@ -47,6 +47,10 @@ pub struct DeliverySlot {
 }
 
 impl DeliverySlot {
+    fn is_done(&self) -> bool {
+        self.outcome.lock().is_some()
+    }
+
     fn complete(&self, r: Result<Delivered>) {
         *self.outcome.lock() = Some(r);
         self.ready.notify_all();
@@ -154,8 +158,12 @@ impl ProducerContext for ProducerCtx {
 
 /// A producer handle's state.
 pub struct Producer {
-    inner: ThreadedProducer<ProducerCtx>,
+    inner: crate::boundary::sys::ReportPump<ProducerCtx>,
     delivery_wait: Duration,
+    /// `linger.ms` is 0 (the default): a record is sent as soon as it is handed over, and a
+    /// caller waiting for it serves the delivery reports itself. With a linger, the caller
+    /// makes librdkafka send at once and waits for the background thread to serve them.
+    no_linger: bool,
     staging: Mutex<Staging>,
 }
 
@@ -191,12 +199,17 @@ impl Producer {
         for w in warnings {
             ctx.base.warn(&w);
         }
-        // The polling thread rdkafka starts must not take the IRIS job's signals.
-        let inner = crate::boundary::sys::with_signals_blocked(|| ThreadedProducer::from_config_and_context(&cfg, ctx))
+        // librdkafka's threads must not take the IRIS job's signals (the pump blocks them in
+        // its own thread too).
+        let base = crate::boundary::sys::with_signals_blocked(|| BaseProducer::from_config_and_context(&cfg, ctx))
             .map_err(|e| all.explain(&e, "creating the producer", &redactor))?;
+        let inner = crate::boundary::sys::ReportPump::new(base)
+            .map_err(|e| BridgeError::bad_argument(format!("creating the producer: its report thread did not start: {e}")))?;
         let timeout_ms: u64 = all.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(300_000);
+        let zero = |key: &str| all.get(key).is_none_or(|v| v.trim().parse::<f64>().is_ok_and(|ms| ms == 0.0));
         Ok(Producer {
             inner,
+            no_linger: all.get("linger.ms").is_some() && zero("linger.ms") && zero("queue.buffering.max.ms"),
             // librdkafka reports every record by message.timeout.ms; wait a little longer.
             delivery_wait: Duration::from_millis(timeout_ms) + Duration::from_secs(30),
             staging: Mutex::new(Staging::default()),
@@ -205,7 +218,7 @@ impl Producer {
 
     /// The context (logs, last error, redactor).
     pub fn context(&self) -> &BridgeContext {
-        &self.inner.context().base
+        &self.inner.producer().context().base
     }
 
     /// Appends bytes to a staged field.
@@ -232,15 +245,25 @@ impl Producer {
     pub fn produce(&self, rec: &ProduceRecord<'_>) -> Result<Delivered> {
         let started = Instant::now();
         let slot = self.send(rec, started)?;
-        crate::boundary::sys::flush_now(&self.inner, self.delivery_wait);
+        self.await_reports(|| slot.is_done(), started + self.delivery_wait);
         Self::wait(&slot, started + self.delivery_wait)
+    }
+
+    /// Waits until `done()` (the awaited records are reported) or `deadline`: serving the
+    /// reports in this thread without a linger, else sending at once and waiting.
+    fn await_reports(&self, done: impl Fn() -> bool, deadline: Instant) {
+        if self.no_linger {
+            self.inner.serve_until(done, deadline);
+        } else {
+            crate::boundary::sys::flush_now(self.inner.producer(), deadline.saturating_duration_since(Instant::now()));
+        }
     }
 
     /// Produces every record, then waits for every delivery report; outcomes in input order.
     pub fn produce_batch(&self, recs: &[ProduceRecord<'_>]) -> Vec<Result<Delivered>> {
         let started = Instant::now();
         let slots: Vec<Result<Arc<DeliverySlot>>> = recs.iter().map(|r| self.send(r, started)).collect();
-        crate::boundary::sys::flush_now(&self.inner, self.delivery_wait);
+        self.await_reports(|| slots.iter().all(|s| s.as_ref().map_or(true, |s| s.is_done())), started + self.delivery_wait);
         slots
             .into_iter()
             .map(|s| s.and_then(|slot| Self::wait(&slot, started + self.delivery_wait)))
@@ -256,7 +279,7 @@ impl Producer {
     /// Hands a record to librdkafka (waiting while its queue is full); the slot gets the
     /// delivery report.
     fn send(&self, rec: &ProduceRecord<'_>, started: Instant) -> Result<Arc<DeliverySlot>> {
-        let ctx = self.inner.context();
+        let ctx = self.inner.producer().context();
         let id = ctx.next_wait.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
         let slot = Arc::new(DeliverySlot::default());
         ctx.waiting.lock().insert(id, slot.clone());
@@ -277,7 +300,7 @@ impl Producer {
         record.timestamp = rec.timestamp;
         record.headers = rec.owned_headers();
         loop {
-            match self.inner.send(record) {
+            match self.inner.producer().send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if started.elapsed() < self.delivery_wait =>
@@ -315,7 +338,7 @@ impl Producer {
     }
 
     fn context_reports(&self) -> &AsyncReports {
-        &self.inner.context().reports
+        &self.inner.producer().context().reports
     }
 
     /// Collects the outcomes of records sent with [`Producer::send_async`]: waits up to
@@ -326,7 +349,7 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         let r = self.context_reports();
         if !timeout.is_zero() && r.in_flight.load(Ordering::Acquire) > 0 {
-            crate::boundary::sys::flush_now(&self.inner, timeout);
+            crate::boundary::sys::flush_now(self.inner.producer(), timeout);
         }
         r.wait_idle(deadline);
         let in_flight = r.in_flight.load(Ordering::Acquire);
@@ -350,7 +373,7 @@ impl Producer {
 
     /// Flushes within `timeout` and returns how many records were still undelivered then.
     pub fn flush(&self, timeout: Duration) -> usize {
-        let _ = self.inner.flush(timeout);
-        self.inner.in_flight_count().max(0) as usize
+        let _ = self.inner.producer().flush(timeout);
+        self.inner.producer().in_flight_count().max(0) as usize
     }
 }

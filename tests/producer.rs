@@ -224,6 +224,44 @@ fn a_batch_answers_each_records_outcome_in_order() {
 /// `ProduceSend` + `ProducerReports`: records sent without waiting are each reported once,
 /// delivered or failed with their sequence number; nothing is dropped, and close counts
 /// failures nobody collected.
+/// Confirmed records sent while a bulk send is still in flight, with the default (no linger:
+/// the calling thread serves the delivery reports itself while it waits) and with a linger
+/// (the caller makes librdkafka send at once and the background thread serves them): every
+/// confirmed call answers its own record, and the bulk records are each reported once.
+#[test]
+fn confirmed_records_amid_a_bulk_send_are_each_answered() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    for linger in ["0", "20"] {
+        let topic = unique("mixed");
+        create_topic(&k.bootstrap, &topic, 1);
+        let p = new_producer(&b, &[host(&[("Servers", &k.bootstrap)]), vec![("linger.ms".into(), linger.into())]]).unwrap();
+        let bulk: Vec<Rec> = (0..2000).map(|i| rec(&topic, &format!("bulk-{i}"))).collect();
+        for (i, chunk) in bulk.chunks(500).enumerate() {
+            assert_eq!(b.produce_send(p, chunk).unwrap(), (1 + 500 * i as i64, 500), "a call's batch fits a $ZF string");
+        }
+        let mut last = -1;
+        for i in 0..20 {
+            let (partition, offset, _) = b.produce(p, &rec(&topic, &format!("confirmed-{i}"))).unwrap();
+            assert_eq!(partition, 0);
+            assert!(offset > last, "linger {linger}: each confirmed call answers its own, later record");
+            last = offset;
+        }
+        let (mut delivered, mut in_flight) = (0, 1);
+        let start = std::time::Instant::now();
+        while in_flight > 0 {
+            assert!(start.elapsed().as_secs() < 60, "linger {linger}: reports never completed");
+            let (d, f, failures) = b.producer_reports(p, 10_000).unwrap();
+            assert!(failures.is_empty(), "linger {linger}: {failures:?}");
+            delivered += d;
+            in_flight = f;
+        }
+        assert_eq!(delivered, 2000, "linger {linger}: every bulk record reported once");
+        assert_eq!(b.producer_close(p, 5000).unwrap(), 0);
+        assert_eq!(last, 2019, "linger {linger}: the confirmed records follow the bulk ones");
+    }
+}
+
 #[test]
 fn records_sent_without_waiting_are_each_reported() {
     let k = Broker::from_env();

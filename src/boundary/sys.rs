@@ -263,7 +263,7 @@ impl<C: rdkafka::consumer::ConsumerContext> Drop for ClosableConsumer<C> {
 /// polling thread, so this only waits). Used right after a record that must be confirmed
 /// before the call answers: waiting out the linger would only add latency.
 pub fn flush_now<C: rdkafka::producer::ProducerContext + 'static>(
-    producer: &rdkafka::producer::ThreadedProducer<C>,
+    producer: &rdkafka::producer::BaseProducer<C>,
     timeout: std::time::Duration,
 ) {
     use rdkafka::producer::Producer;
@@ -272,5 +272,185 @@ pub fn flush_now<C: rdkafka::producer::ProducerContext + 'static>(
     // only waits (event-based delivery reports are not served by it).
     unsafe {
         rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms);
+    }
+}
+
+/// The shared state of a [`ReportPump`]: whether the producer's event queue has something to
+/// serve, how many callers are serving it themselves, and whether the pump stops.
+#[derive(Default)]
+struct PumpShared {
+    state: parking_lot::Mutex<PumpState>,
+    cv: parking_lot::Condvar,
+}
+
+#[derive(Default)]
+struct PumpState {
+    pending: bool,
+    callers: usize,
+    stop: bool,
+}
+
+/// A handle on a producer's main (event) queue, for its length.
+struct MainQueue(*mut rdkafka::bindings::rd_kafka_queue_t);
+
+// SAFETY: librdkafka queue handles are thread-safe; the pointer is owned by this value alone.
+unsafe impl Send for MainQueue {}
+// SAFETY: as above; reading a queue's length takes the queue's own lock.
+unsafe impl Sync for MainQueue {}
+
+impl MainQueue {
+    fn is_empty(&self) -> bool {
+        // SAFETY: the handle is live until the pump destroys it, after its thread stopped.
+        unsafe { rdkafka::bindings::rd_kafka_queue_length(self.0) == 0 }
+    }
+}
+
+/// Called by librdkafka (on its own thread, with the queue locked) when the producer's event
+/// queue goes from empty to not empty: wakes whoever serves it. Takes only the pump's lock.
+extern "C" fn pump_wake(_rk: *mut rdkafka::bindings::rd_kafka_t, opaque: *mut std::ffi::c_void) {
+    // SAFETY: `opaque` is the pump's `PumpShared`, kept alive by the pump until this callback
+    // is disabled (which waits for a callback under way, both holding the queue's lock).
+    let shared = unsafe { &*(opaque as *const PumpShared) };
+    shared.state.lock().pending = true;
+    shared.cv.notify_all();
+}
+
+/// Serves a producer's delivery reports (and other events). A thread of the pump's own serves
+/// them in the background — the records sent without waiting — but a caller waiting for its
+/// own record serves them itself meanwhile ([`ReportPump::serve_until`]): the report then
+/// reaches the caller straight from librdkafka's broker thread instead of through the
+/// background thread, one thread wake-up less per confirmed record. The thread blocks every
+/// signal and is stopped and joined when the pump is dropped.
+pub struct ReportPump<C: rdkafka::producer::ProducerContext + 'static> {
+    producer: std::sync::Arc<rdkafka::producer::BaseProducer<C>>,
+    shared: std::sync::Arc<PumpShared>,
+    main: Option<std::sync::Arc<MainQueue>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
+    /// Starts serving `producer`'s events.
+    pub fn new(producer: rdkafka::producer::BaseProducer<C>) -> std::io::Result<Self> {
+        use rdkafka::producer::Producer;
+        let producer = std::sync::Arc::new(producer);
+        let shared = std::sync::Arc::new(PumpShared::default());
+        // SAFETY: a new handle on the live client's main queue, destroyed in Drop before the
+        // client; the callback's opaque is `shared`, which outlives the callback (disabled in
+        // Drop before `shared` can go).
+        let main = unsafe {
+            let q = rdkafka::bindings::rd_kafka_queue_get_main(producer.client().native_ptr());
+            rdkafka::bindings::rd_kafka_queue_cb_event_enable(
+                q,
+                Some(pump_wake),
+                std::sync::Arc::as_ptr(&shared) as *mut std::ffi::c_void,
+            );
+            std::sync::Arc::new(MainQueue(q))
+        };
+        let mut pump = ReportPump { producer, shared, main: Some(main), thread: None };
+        let (p, s, m) = (pump.producer.clone(), pump.shared.clone(), pump.main.clone().expect("set above"));
+        let thread = with_signals_blocked(|| {
+            std::thread::Builder::new().name("iriskafka-reports".into()).spawn(move || Self::background(&p, &s, &m))
+        })?;
+        pump.thread = Some(thread);
+        Ok(pump)
+    }
+
+    /// The producer.
+    pub fn producer(&self) -> &rdkafka::producer::BaseProducer<C> {
+        &self.producer
+    }
+
+    /// Serves every event queued now.
+    fn drain(producer: &rdkafka::producer::BaseProducer<C>, main: &MainQueue) {
+        // (bounded: events that keep coming are served by the next round)
+        for _ in 0..100_000 {
+            if main.is_empty() {
+                return;
+            }
+            producer.poll(std::time::Duration::ZERO);
+        }
+    }
+
+    /// The background thread: serves the queue when it has something and no caller is
+    /// serving it, and every 100 ms regardless (as rdkafka's own polling thread does).
+    fn background(producer: &rdkafka::producer::BaseProducer<C>, shared: &PumpShared, main: &MainQueue) {
+        loop {
+            {
+                let mut g = shared.state.lock();
+                loop {
+                    if g.stop {
+                        return;
+                    }
+                    if g.callers == 0 && g.pending {
+                        g.pending = false;
+                        break;
+                    }
+                    let timed_out = shared.cv.wait_for(&mut g, std::time::Duration::from_millis(100)).timed_out();
+                    if timed_out && g.callers == 0 {
+                        break;
+                    }
+                }
+            }
+            Self::drain(producer, main);
+            // A caller that started waiting meanwhile may have had its report served here.
+            if shared.state.lock().callers > 0 {
+                shared.cv.notify_all();
+            }
+        }
+    }
+
+    /// Serves the producer's events in the calling thread until `done()` or `deadline` (the
+    /// background thread stands by meanwhile). For a record sent without `linger.ms`, which
+    /// librdkafka sends at once.
+    pub fn serve_until(&self, done: impl Fn() -> bool, deadline: std::time::Instant) {
+        let main = self.main.as_ref().expect("live until drop");
+        self.shared.state.lock().callers += 1;
+        loop {
+            Self::drain(&self.producer, main);
+            if done() {
+                break;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let mut g = self.shared.state.lock();
+            if !g.pending {
+                // (a report served by the background thread just before it stood by wakes
+                // this wait too; the slice bounds a wake-up missed any other way)
+                let slice = deadline.min(now + std::time::Duration::from_millis(20));
+                self.shared.cv.wait_until(&mut g, slice);
+            }
+            g.pending = false;
+        }
+        let mut g = self.shared.state.lock();
+        g.callers -= 1;
+        if g.callers == 0 {
+            // events that arrived while this caller stopped serving: the background thread's
+            g.pending = true;
+            drop(g);
+            self.shared.cv.notify_all();
+        }
+    }
+}
+
+impl<C: rdkafka::producer::ProducerContext + 'static> Drop for ReportPump<C> {
+    fn drop(&mut self) {
+        self.shared.state.lock().stop = true;
+        self.shared.cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(main) = self.main.take() {
+            // SAFETY: the callback is disabled under the queue's lock (a callback under way
+            // has finished when this returns); the handle is destroyed while the client is
+            // alive (the producer drops after this), and the thread that shared it is gone.
+            unsafe {
+                rdkafka::bindings::rd_kafka_queue_cb_event_enable(main.0, None, std::ptr::null_mut());
+                if let Ok(m) = std::sync::Arc::try_unwrap(main) {
+                    rdkafka::bindings::rd_kafka_queue_destroy(m.0);
+                }
+            }
+        }
     }
 }
