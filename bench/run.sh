@@ -12,7 +12,8 @@
 # stopped on exit, whatever happens.
 #
 # Knobs (environment; defaults keep a run on a 2-core machine under ~10 minutes):
-#   BENCH_ROUNDS=3            rounds of alternation per workload and size
+#   BENCH_ROUNDS=5            rounds of alternation per workload and size (single runs on a
+#                             2-core VM spread by up to ±30 %: more rounds, steadier totals)
 #   BENCH_SIZES="100 1024 102400"   record (value) sizes in bytes
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
 #   BENCH_MB=64               megabytes per throughput / consume run ...
@@ -34,7 +35,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
 SIZES="${BENCH_SIZES:-100 1024 102400}"
 CONFIRMED="${BENCH_CONFIRMED:-1000}"
 MB="${BENCH_MB:-64}"

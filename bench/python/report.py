@@ -458,7 +458,11 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
 * **Confirmed produce (P1, P2, one record at a time).** Every side waits one broker round trip
   per record; the broker, not a client, is the bound (see the *bound* column), and the sides
   are within the run-to-run spread of each other. No client can be 3× faster than another
-  there; the bulk rows are where client cost shows.
+  there; the bulk rows are where client cost shows. confluent-kafka-python's `flush()` serves
+  the delivery report in the calling thread, and so does the bridge with no linger; the raw
+  side waits for it to come through rust-rdkafka's polling thread, one thread wake-up more per
+  record. At 100 KiB the bridge's CPU per record also counts the host copying each value into
+  the long string it passes, as IRIS does.
 * **P2 in bulk.** confluent-kafka-python drives the same librdkafka: its extra cost per record
   is the interpreter's, large next to librdkafka's own work only for small records — so the
   ratio is highest at 100 B and falls towards 1 as the record grows and the copying and the
@@ -467,7 +471,13 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
   bridge frames each record into the `$ZF` reply, tracks it until its outcome letter comes
   back (so that a commit never passes an unprocessed record), and commits every
   {meta.get('commit_every')} records as the Inbound adapter does at the end of each batch; the
-  commits also cost the broker CPU on this 2-core machine.
+  commits also cost the broker CPU on this 2-core machine. The remaining cost is spread thin
+  (the profile below): librdkafka's own per-message poll, which both sides pay, is the largest
+  single part. At 1 KiB a `ConsumerBatch` reply (a `$ZF` string, 32 KiB) holds 30 records, and
+  each record is copied into the frame and again into the reply.
+* **Spread.** Single runs on this 2-core virtual machine move by up to ±30 % (the *round
+  spread* column), and a row near its goal passes in one run and misses in the next; the
+  machine's speed also differs from day to day (compare the P4 figures between reports).
 
 ## Every measurement
 
