@@ -455,9 +455,10 @@ impl ConsumerContext for ConsumerCtx {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
                 let closing = self.closing.load(std::sync::atomic::Ordering::Acquire);
-                let lost = consumer.assignment_lost();
-                if self.at_least_once && !closing {
-                    if lost {
+                // what was processed is committed, or kept when it cannot be (below)
+                let commits = self.at_least_once && !closing;
+                if commits {
+                    if consumer.assignment_lost() {
                         // The member was evicted (its session timed out): a commit now
                         // would be refused for its old generation.
                         self.base.warn(&format!(
@@ -471,7 +472,7 @@ impl ConsumerContext for ConsumerCtx {
                     }
                 }
                 let mut acks = self.acks.lock();
-                if self.at_least_once && !closing {
+                if commits {
                     acks.keep_uncommitted(&tps);
                 }
                 acks.forget(&tps);
@@ -535,21 +536,23 @@ impl ConsumerCtx {
         if ahead.is_empty() {
             return;
         }
-        let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in &ahead {
-            if let Err(e) = tpl.add_partition_offset(t, *p, Offset::Offset(*o)) {
-                self.base.log_error(&format!("{t}[{p}]: {e}"));
-                return;
-            }
-        }
         let list = ahead.iter().map(|(t, p, o)| format!("{t}[{p}]@{o}")).collect::<Vec<_>>().join(", ");
-        match crate::boundary::sys::commit_within(consumer, &tpl, self.commit_timeout) {
+        match offsets_list(&ahead).and_then(|tpl| crate::boundary::sys::commit_within(consumer, &tpl, self.commit_timeout)) {
             Ok(()) => self.base.warn(&format!("partitions back after a lost assignment: committed what was processed: {list}")),
             Err(e) => self.base.log_error(&format!(
                 "partitions back after a lost assignment: the commit of {list} failed, those records come again: {e}"
             )),
         }
     }
+}
+
+/// The partition list of offsets to commit.
+fn offsets_list(offsets: &[(String, i32, i64)]) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
+    }
+    Ok(tpl)
 }
 
 fn describe(tps: &[Tp]) -> String {
@@ -568,10 +571,7 @@ fn commit_tracked(
     if pending.is_empty() {
         return Ok(0);
     }
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in &pending {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
-    }
+    let tpl = offsets_list(&pending)?;
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
     loop {
@@ -1140,10 +1140,7 @@ impl Consumer {
         let failure = self.collect_commits();
         let pending = self.acks().lock().pending_commits(None, false);
         if !pending.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for (t, p, o) in &pending {
-                tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| BridgeError::from_kafka(&e, "commit"))?;
-            }
+            let tpl = offsets_list(&pending)?;
             let id = self.next_commit_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(q) = self.commits.lock().as_ref() {
                 q.send(&self.inner, &tpl, id)?;

@@ -259,8 +259,8 @@ impl<C: rdkafka::consumer::ConsumerContext> Drop for ClosableConsumer<C> {
 }
 
 /// Makes librdkafka send what is queued now, ignoring `linger.ms`, and waits at most
-/// `timeout` until nothing is in flight (delivery reports arrive as events on the producer's
-/// polling thread, so this only waits). Used right after a record that must be confirmed
+/// `timeout` until nothing is in flight (delivery reports are events that the producer's
+/// [`ReportPump`] thread serves, so this only waits). Used right after a record that must be confirmed
 /// before the call answers: waiting out the linger would only add latency.
 pub fn flush_now<C: rdkafka::producer::ProducerContext + 'static>(
     producer: &rdkafka::producer::BaseProducer<C>,

@@ -308,18 +308,24 @@ const POOL_MIN: usize = 64 * 1024;
 const POOL_MAX: usize = 4;
 const POISON: u8 = 0xA5;
 
-/// A buffer of at least `len` bytes (one at least): from the pool when one of about that
-/// size is there, else new. Returns the pointer and the allocation's size.
-fn long_buffer(len: usize) -> (*mut u8, usize) {
+/// A buffer of at least `len` bytes (one at least), filled with `init` and then poison: from
+/// the pool when one of about that size is there, else new (filled in one pass, so the
+/// copy is a new allocation's first touch). Returns the pointer and the allocation's size.
+fn long_buffer(len: usize, init: &[u8]) -> (*mut u8, usize) {
     let want = len.max(1);
     if want >= POOL_MIN {
         let mut pool = LONG_POOL.lock().unwrap();
         if let Some(i) = pool.iter().position(|&(_, cap)| cap >= want && cap <= want * 2) {
             let (p, cap) = pool.swap_remove(i);
+            // SAFETY (test host): a pooled allocation of `cap` >= `init.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(init.as_ptr(), p as *mut u8, init.len()) };
             return (p as *mut u8, cap);
         }
     }
-    let mut v = std::mem::ManuallyDrop::new(vec![POISON; want]);
+    let mut v = Vec::with_capacity(want);
+    v.extend_from_slice(init);
+    v.resize(want, POISON);
+    let mut v = std::mem::ManuallyDrop::new(v);
     (v.as_mut_ptr(), v.capacity())
 }
 
@@ -405,7 +411,7 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
     }
     // At least one byte, so that every live buffer has its own address (zero-length boxes
     // would all share one dangling pointer).
-    let (p, cap) = long_buffer(len as usize);
+    let (p, cap) = long_buffer(len as usize, &[]);
     LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
     // SAFETY (test host): `s` is a descriptor this emulator created for the call.
     unsafe {
@@ -417,9 +423,7 @@ extern "C" fn exstr_new(s: *mut ExStr, len: c_int) -> *mut u8 {
 
 fn alloc_long(bytes: &[u8]) -> ExStr {
     // As IrisExStrNew would give it (at least one byte, registered for IrisExStrKill).
-    let (p, cap) = long_buffer(bytes.len());
-    // SAFETY (test host): the buffer holds at least `bytes.len()` bytes.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+    let (p, cap) = long_buffer(bytes.len(), bytes);
     LONG_ALLOCS.lock().unwrap().get_or_insert_with(HashMap::new).insert(p as usize, cap);
     ExStr { len: bytes.len() as u32, ch: p }
 }
