@@ -351,8 +351,9 @@ fn bridge_throughput(a: &Args, topic: &str, size: usize, n: u64) -> Value {
 }
 
 /// Parses the numbers of a record frame header (`partition,offset,timestamp,topicLen,keyLen,
-/// valueLen,headersLen,inline,`) without allocating, as ObjectScript's `$Piece` would.
-fn frame_header(frame: &[u8]) -> [i64; 8] {
+/// valueLen,headersLen,inline,`) without allocating, as ObjectScript's `$Piece` would;
+/// also answers where the header ends (the topic's first byte).
+fn frame_header(frame: &[u8]) -> ([i64; 8], usize) {
     let mut n = [0i64; 8];
     let mut i = 0;
     for slot in n.iter_mut() {
@@ -369,7 +370,7 @@ fn frame_header(frame: &[u8]) -> [i64; 8] {
         i += 1;
         *slot = if neg { -v } else { v };
     }
-    n
+    (n, i)
 }
 
 /// AtLeastOnce consume as the Inbound adapter does it: one `ConsumerBatch` call settles the
@@ -428,15 +429,9 @@ fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
         let frames = r.outputs[5].bytes();
         let mut pos = 0;
         for i in 0..count {
-            let hd = frame_header(&frames[pos..]);
+            let (hd, header_len) = frame_header(&frames[pos..]);
             // skip the eight numbers, then the topic and the inline fields
-            let mut commas = 0;
-            while commas < 8 {
-                if frames[pos] == b',' {
-                    commas += 1;
-                }
-                pos += 1;
-            }
+            pos += header_len;
             let (key_len, value_len, headers_len, inline) = (hd[4].max(0), hd[5].max(0), hd[6], hd[7]);
             pos += hd[3] as usize;
             pos += if inline & 1 != 0 { key_len as usize } else { 0 };

@@ -841,11 +841,12 @@ impl Consumer {
 
     /// Polls a batch: up to `max` records, appended to `out` as consecutive record frames
     /// within `capacity` bytes, straight from librdkafka's buffers. The first record may take
-    /// `timeout`; later ones are only those already fetched. A record whose fields do not all
-    /// fit ends the batch: it becomes the current record, its missing fields read with the
+    /// `timeout`; later ones are only those already fetched, and only while the room left
+    /// would hold a record as large as the last one. A record whose fields do not all fit
+    /// ends the batch: it becomes the current record, its missing fields read with the
     /// ReadField entries. Every record is outstanding (AtLeastOnce) until the next
     /// [`Consumer::settle_batch`]. Returns how many records the batch holds.
-    pub fn poll_batch(&self, max: usize, timeout: Duration, capacity: usize, out: &mut Vec<u8>) -> Result<usize> {
+    pub fn poll_batch(&self, max: usize, timeout: Duration, capacity: usize, out: &mut impl wire::FrameOut) -> Result<usize> {
         *self.current.lock() = None;
         let mut handed = self.handed.lock();
         let Handed { records, len, headers, starts } = &mut *handed;
@@ -856,7 +857,11 @@ impl Consumer {
         let rebalances = &self.inner.context().rebalances;
         let rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
         let mut wait = timeout;
-        while *len < max && capacity.saturating_sub(out.len()) >= wire::FRAME_HEADER_MAX + MAX_TOPIC_LEN {
+        let mut last_frame = 0;
+        // Another record is polled only while the room left would hold one more like the
+        // last: records of a topic are mostly alike in size, and one cut at the end of a
+        // batch costs the host extra ReadField calls for what the next batch holds whole.
+        while *len < max && capacity.saturating_sub(out.len()) >= (wire::FRAME_HEADER_MAX + MAX_TOPIC_LEN).max(last_frame) {
             let m = match self.next_message(wait) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
@@ -872,6 +877,7 @@ impl Consumer {
             let view = RecordView::of_message(&m, headers, with_headers);
             starts.push(out.len());
             let whole = wire::encode_record_frame(&view, capacity - out.len(), out).whole;
+            last_frame = out.len() - starts[*len];
             let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record()));
             if self.options.at_least_once {
                 self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone().filter(|_| keep_all));
@@ -899,7 +905,7 @@ impl Consumer {
     /// Takes out of a batch the records whose partition was revoked while the batch was being
     /// polled (a rebalance runs inside librdkafka's poll): they are no longer this member's,
     /// the new owner delivers them, and handing them to the host would only process them twice.
-    fn drop_revoked(&self, records: &mut [(String, i32, i64)], len: &mut usize, starts: &[usize], out: &mut Vec<u8>) {
+    fn drop_revoked(&self, records: &mut [(String, i32, i64)], len: &mut usize, starts: &[usize], out: &mut impl wire::FrameOut) {
         let keep: Vec<bool> = {
             let acks = self.acks().lock();
             records[..*len].iter().map(|(t, p, o)| acks.is_outstanding(t, *p, *o)).collect()
@@ -907,13 +913,16 @@ impl Consumer {
         if keep.iter().all(|&k| k) {
             return;
         }
-        let base = starts[0];
-        let mut kept = Vec::with_capacity(out.len() - base);
+        // Kept frames move forward over the dropped ones, in order.
+        let end_all = out.len();
+        let bytes = out.written_mut();
+        let mut to = starts[0];
         let mut k = 0;
         for i in 0..*len {
             if keep[i] {
-                let end = starts.get(i + 1).copied().unwrap_or(out.len());
-                kept.extend_from_slice(&out[starts[i]..end]);
+                let end = starts.get(i + 1).copied().unwrap_or(end_all);
+                bytes.copy_within(starts[i]..end, to);
+                to += end - starts[i];
                 records.swap(k, i);
                 k += 1;
             }
@@ -926,8 +935,7 @@ impl Consumer {
             "{} record(s) of partitions revoked during the poll were not handed out (the new owner delivers them)",
             *len - k
         ));
-        out.truncate(base);
-        out.extend_from_slice(&kept);
+        out.truncate(to);
         *len = k;
     }
 

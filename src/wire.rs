@@ -103,37 +103,126 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends `n` in decimal and a comma (a frame number): 13-digit timestamps and growing
-/// offsets are in every record frame, so two digits are written per step.
+/// Appends `n` in decimal and a comma (a frame number).
 fn push_num(out: &mut Vec<u8>, n: i64) {
-    if (0..10).contains(&n) {
-        // most frame numbers (partition, inline bits, short lengths) are one digit
-        out.extend_from_slice(&[b'0' + n as u8, b',']);
-        return;
+    let mut nums = Numbers::<21>::new();
+    nums.push(n);
+    out.extend_from_slice(nums.as_bytes());
+}
+
+/// Frame numbers (`n,`) built on the stack, `N` bytes at most (21 per number), so that a
+/// frame header is appended with one copy. 13-digit timestamps and growing offsets are in
+/// every record frame, so digits are written two per step, straight to their place.
+struct Numbers<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Numbers<N> {
+    fn new() -> Self {
+        Numbers { buf: [0; N], len: 0 }
     }
-    let mut buf = [0u8; 21];
-    let mut i = buf.len() - 1;
-    buf[i] = b',';
-    let mut v = n.unsigned_abs();
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+
+    #[inline(always)]
+    fn push(&mut self, n: i64) {
+        if (0..10).contains(&n) {
+            // most frame numbers (partition, inline bits, short lengths) are one digit
+            self.buf[self.len..self.len + 2].copy_from_slice(&[b'0' + n as u8, b',']);
+            self.len += 2;
+        } else {
+            self.push_digits(n);
+        }
     }
-    if v >= 10 {
-        let d = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
+
+    fn push_digits(&mut self, n: i64) {
+        let mut v = n.unsigned_abs();
+        if n < 0 {
+            self.buf[self.len] = b'-';
+            self.len += 1;
+        }
+        let end = self.len + v.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let mut i = end;
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        }
+        if v >= 10 {
+            let d = v as usize * 2;
+            self.buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        } else {
+            self.buf[i - 1] = b'0' + v as u8;
+        }
+        self.buf[end] = b',';
+        self.len = end + 1;
     }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
-    out.extend_from_slice(&buf[i..]);
+}
+
+/// Where record frames are written: a growing buffer, or a fixed one (the host's reply
+/// buffer, written in place, which saves copying a whole batch once more).
+pub trait FrameOut {
+    /// How many bytes are written.
+    fn len(&self) -> usize;
+    /// Whether nothing is written.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends `bytes`; the writer keeps within the capacity it was given.
+    fn put(&mut self, bytes: &[u8]);
+    /// The written bytes.
+    fn written_mut(&mut self) -> &mut [u8];
+    /// Keeps the first `len` written bytes.
+    fn truncate(&mut self, len: usize);
+}
+
+impl FrameOut for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn written_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
+/// Frames written into a fixed buffer, from its start.
+pub struct SliceOut<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceOut<'a> {
+    /// Writes into `buf`; its length is the capacity.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        SliceOut { buf, len: 0 }
+    }
+}
+
+impl FrameOut for SliceOut<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+    fn written_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
 }
 
 /// How a record fit its frame.
@@ -147,7 +236,7 @@ pub struct FrameFit {
 
 /// Appends `rec` as a record frame to `out`, inlining key, headers and value in that order
 /// of preference while the frame stays within `capacity` bytes.
-pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<u8>) -> FrameFit {
+pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl FrameOut) -> FrameFit {
     let key_len = rec.key.map_or(0, <[u8]>::len);
     let value_len = rec.value.map_or(0, <[u8]>::len);
     let headers_len = rec.headers.len();
@@ -162,23 +251,29 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut Vec<
             whole = false;
         }
     }
-    push_num(out, rec.partition as i64);
-    push_num(out, rec.offset);
-    push_num(out, rec.timestamp.unwrap_or(-1));
-    push_num(out, rec.topic.len() as i64);
-    push_num(out, rec.key.map_or(-1, |k| k.len() as i64));
-    push_num(out, rec.value.map_or(-1, |v| v.len() as i64));
-    push_num(out, headers_len as i64);
-    push_num(out, inline as i64);
-    out.extend_from_slice(rec.topic.as_bytes());
+    let mut header = Numbers::<FRAME_HEADER_MAX>::new();
+    for n in [
+        rec.partition as i64,
+        rec.offset,
+        rec.timestamp.unwrap_or(-1),
+        rec.topic.len() as i64,
+        rec.key.map_or(-1, |k| k.len() as i64),
+        rec.value.map_or(-1, |v| v.len() as i64),
+        headers_len as i64,
+        inline as i64,
+    ] {
+        header.push(n);
+    }
+    out.put(header.as_bytes());
+    out.put(rec.topic.as_bytes());
     if inline & field::inline_bit(field::KEY) != 0 {
-        out.extend_from_slice(rec.key.unwrap_or_default());
+        out.put(rec.key.unwrap_or_default());
     }
     if inline & field::inline_bit(field::HEADERS) != 0 {
-        out.extend_from_slice(rec.headers);
+        out.put(rec.headers);
     }
     if inline & field::inline_bit(field::VALUE) != 0 {
-        out.extend_from_slice(rec.value.unwrap_or_default());
+        out.put(rec.value.unwrap_or_default());
     }
     FrameFit { inline, whole }
 }
@@ -412,5 +507,47 @@ mod tests {
         let d = decode_record_frame(&out).unwrap();
         assert_eq!(d.value, None);
         assert_eq!(d.value_len, 1000);
+    }
+
+    /// Frames written in place into a fixed buffer are byte for byte those of a growing one,
+    /// a frame of the largest numbers fits `FRAME_HEADER_MAX` plus its topic, and dropping a
+    /// frame in place (as a batch drops a revoked partition's records) keeps the others whole.
+    #[test]
+    fn frames_in_place_match_and_compact() {
+        let recs: Vec<ConsumedRecord> = [(0, 0, None), (i32::MAX, i64::MAX, Some(i64::MIN)), (-1, -1, Some(1_764_000_000_000))]
+            .into_iter()
+            .map(|(partition, offset, timestamp)| ConsumedRecord {
+                topic: "orders".into(),
+                partition,
+                offset,
+                timestamp,
+                key: Some(b"k".to_vec()),
+                value: Some(vec![b'v'; 300]),
+                headers_blob: Vec::new(),
+            })
+            .collect();
+        let mut grown = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let mut fixed = SliceOut::new(&mut buf);
+        let mut starts = Vec::new();
+        for r in &recs {
+            starts.push(FrameOut::len(&fixed));
+            let room = 4096 - FrameOut::len(&fixed);
+            assert_eq!(encode_record_frame(&r.view(), room, &mut grown), encode_record_frame(&r.view(), room, &mut fixed));
+        }
+        assert_eq!(fixed.written_mut(), &grown[..]);
+        for r in &recs {
+            let mut one = Vec::new();
+            encode_record_frame(&ConsumedRecord { value: None, ..r.clone() }.view(), 0, &mut one);
+            assert!(one.len() <= FRAME_HEADER_MAX + r.topic.len(), "{}", String::from_utf8_lossy(&one));
+        }
+        let end = FrameOut::len(&fixed);
+        let (a, b) = (starts[1], starts[2]);
+        fixed.written_mut().copy_within(b..end, a);
+        fixed.truncate(a + end - b);
+        let mut expect = grown[..a].to_vec();
+        expect.extend_from_slice(&grown[b..]);
+        assert_eq!(fixed.written_mut(), &expect[..]);
+        assert_eq!(decode_record_frame(&expect[a..]).unwrap().offset, -1);
     }
 }

@@ -166,6 +166,27 @@ impl OutBytes {
         }
         Ok(())
     }
+
+    /// Lets `fill` write the output in place, into the host's buffer (`capacity()` bytes),
+    /// instead of building it elsewhere and copying it: `fill` answers its result and how
+    /// many bytes it wrote. The output's length is set only when `fill` succeeds.
+    pub fn fill<T>(&mut self, fill: impl FnOnce(&mut [u8]) -> Result<(T, usize)>) -> Result<T> {
+        if self.0.is_null() {
+            return Err(BridgeError::bad_argument("null string output"));
+        }
+        let cap = self.capacity();
+        // SAFETY: IRIS gives a `B` output room for `capacity()` bytes after the length field
+        // (the reply capacity from callback slot 0), writable for the whole call; the slice
+        // is the only reference to them while `fill` runs.
+        let buf = unsafe { std::slice::from_raw_parts_mut(std::ptr::addr_of_mut!((*self.0).data).cast::<u8>(), cap) };
+        let (r, len) = fill(buf)?;
+        if len > cap {
+            return Err(BridgeError::too_large(format!("{len} bytes do not fit the reply capacity of {cap} bytes")));
+        }
+        // SAFETY: as above; only the length field is written.
+        unsafe { (*self.0).len = len as u16 };
+        Ok(r)
+    }
 }
 impl ZfParam for OutBytes {
     const LETTER: &'static str = "B";

@@ -197,7 +197,7 @@ fn poll_into(c: &Consumer, timeout: i32, record: &mut OutBytes) -> Result<()> {
         let got = c.poll(timeout_ms(timeout)?, |rec| match rec {
             Some(r) => {
                 buf.clear();
-                wire::encode_record_frame(&r.view(), cap, &mut buf);
+                wire::encode_record_frame(&r.view(), cap, &mut *buf);
                 true
             }
             None => false,
@@ -489,12 +489,11 @@ zf_table! {
         dead.set((settled.dead_lettered + settled.given_up) as i32)?;
         discarded.set(settled.discarded as i32)?;
         let cap = records.capacity();
-        FRAME.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            let n = c.poll_batch(max, wait, cap, &mut buf)?;
+        records.fill(|buf| {
+            let mut out = wire::SliceOut::new(buf);
+            let n = c.poll_batch(max, wait, cap, &mut out)?;
             count.set(n as i32)?;
-            records.write(&buf)
+            Ok(((), wire::FrameOut::len(&out)))
         })
     }
 
