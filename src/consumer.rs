@@ -858,6 +858,11 @@ impl Consumer {
         let rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
         let mut wait = timeout;
         let mut last_frame = 0;
+        // The topic name of the last topic seen, and a message of that topic kept alive so
+        // that its topic handle is too: a message with the same handle has the same topic,
+        // and its name is not looked up (and checked as UTF-8) again.
+        let mut topic_name = String::new();
+        let mut topic_holder: Option<BorrowedMessage<'_>> = None;
         // Another record is polled only while the room left would hold one more like the
         // last: records of a topic are mostly alike in size, and one cut at the end of a
         // batch costs the host extra ReadField calls for what the next batch holds whole.
@@ -874,7 +879,12 @@ impl Consumer {
                 Err(e) => return Err(e),
             };
             wait = Duration::ZERO;
-            let view = RecordView::of_message(&m, headers, with_headers);
+            let same_topic = topic_holder.as_ref().is_some_and(|h| h.topic_ptr() == m.topic_ptr());
+            if !same_topic {
+                topic_name.clear();
+                topic_name.push_str(rdkafka::Message::topic(&m));
+            }
+            let view = RecordView::of_message_in(&m, &topic_name, headers, with_headers);
             starts.push(out.len());
             let whole = wire::encode_record_frame(&view, capacity - out.len(), out).whole;
             last_frame = out.len() - starts[*len];
@@ -891,6 +901,9 @@ impl Consumer {
                 None => records.push((view.topic.to_owned(), view.partition, view.offset)),
             }
             *len += 1;
+            if !same_topic {
+                topic_holder = Some(m);
+            }
             if !whole {
                 *self.current.lock() = owned;
                 break;

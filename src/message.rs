@@ -73,6 +73,11 @@ impl<'a> RecordView<'a> {
     /// Views a message in librdkafka's buffers; its headers (unless `with_headers` is off)
     /// are encoded into `headers` (cleared first; a buffer the caller reuses).
     pub fn of_message(m: &'a BorrowedMessage<'_>, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
+        Self::of_message_in(m, m.topic(), headers, with_headers)
+    }
+
+    /// As [`RecordView::of_message`], with the message's topic name already known.
+    pub fn of_message_in(m: &'a BorrowedMessage<'_>, topic: &'a str, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
         headers.clear();
         if with_headers {
             if let Some(h) = m.headers() {
@@ -82,7 +87,7 @@ impl<'a> RecordView<'a> {
             }
         }
         RecordView {
-            topic: m.topic(),
+            topic,
             partition: m.partition(),
             offset: m.offset(),
             timestamp: m.timestamp().to_millis(),

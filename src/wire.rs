@@ -95,7 +95,7 @@ pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = Pair<'a>>) -> Vec<u8> {
     out
 }
 
-/// Two decimal digits for each of 0..=99: numbers are written two digits per division.
+/// Two decimal digits for each of 0..=99, for writing numbers a pair of digits at a time.
 const DIGIT_PAIRS: &[u8; 200] = b"\
 0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
@@ -112,7 +112,7 @@ fn push_num(out: &mut Vec<u8>, n: i64) {
 
 /// Frame numbers (`n,`) built on the stack, `N` bytes at most (21 per number), so that a
 /// frame header is appended with one copy. 13-digit timestamps and growing offsets are in
-/// every record frame, so digits are written two per step, straight to their place.
+/// every record frame, so they are written four digits per division.
 struct Numbers<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -134,28 +134,43 @@ impl<const N: usize> Numbers<N> {
         }
     }
 
+    /// Writes the digits backwards into a scratch buffer, four per division, then moves a
+    /// fixed 20 bytes into place (the number and bytes that the next number overwrites; a
+    /// number takes at most 20 bytes and the buffer holds 21 per number, so they fit).
     fn push_digits(&mut self, n: i64) {
+        let mut tmp = [0u8; 40];
+        let mut i = 20;
         let mut v = n.unsigned_abs();
-        if n < 0 {
-            self.buf[self.len] = b'-';
-            self.len += 1;
+        while v >= 10_000 {
+            let r = (v % 10_000) as usize;
+            v /= 10_000;
+            let (hi, lo) = (r / 100 * 2, r % 100 * 2);
+            tmp[i - 4..i - 2].copy_from_slice(&DIGIT_PAIRS[hi..hi + 2]);
+            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
+            i -= 4;
         }
-        let end = self.len + v.checked_ilog10().map_or(1, |d| d as usize + 1);
-        let mut i = end;
-        while v >= 100 {
-            let d = (v % 100) as usize * 2;
+        let mut v = v as usize;
+        if v >= 100 {
+            let lo = v % 100 * 2;
             v /= 100;
+            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
             i -= 2;
-            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
         }
         if v >= 10 {
-            let d = v as usize * 2;
-            self.buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[v * 2..v * 2 + 2]);
+            i -= 2;
         } else {
-            self.buf[i - 1] = b'0' + v as u8;
+            i -= 1;
+            tmp[i] = b'0' + v as u8;
         }
-        self.buf[end] = b',';
-        self.len = end + 1;
+        if n < 0 {
+            i -= 1;
+            tmp[i] = b'-';
+        }
+        let digits = 20 - i;
+        self.buf[self.len..self.len + 20].copy_from_slice(&tmp[i..i + 20]);
+        self.buf[self.len + digits] = b',';
+        self.len += digits + 1;
     }
 
     fn as_bytes(&self) -> &[u8] {
