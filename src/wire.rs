@@ -33,30 +33,64 @@ pub mod field {
 /// Room the eight header fields of a frame can take at most.
 pub const FRAME_HEADER_MAX: usize = 8 * 21;
 
+/// Reads a decimal number (an optional sign, at most 19 characters) and the comma after it.
 fn parse_len(buf: &[u8], pos: &mut usize) -> Result<i64> {
-    let start = *pos;
-    let rest = &buf[start..];
-    let comma = rest
-        .iter()
-        .position(|&b| b == b',')
-        .ok_or_else(|| BridgeError::bad_argument(format!("expected a length followed by ',' at byte {start}")))?;
-    let text = std::str::from_utf8(&rest[..comma]).ok().filter(|t| !t.is_empty() && t.len() <= 19);
-    let value = text
-        .and_then(|t| t.parse::<i64>().ok())
-        .ok_or_else(|| BridgeError::bad_argument(format!("bad length at byte {start}")))?;
-    *pos = start + comma + 1;
-    Ok(value)
+    let (v, next) = read_len(buf, *pos).ok_or_else(|| len_error(buf, *pos))?;
+    *pos = next;
+    Ok(v)
 }
 
+/// [`parse_len`] without the error: the number and the position after its comma, in one
+/// pass and inlined (a produce batch has seven numbers per record).
+#[inline(always)]
+fn read_len(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let rest = buf.get(pos..)?;
+    let (neg, digits) = match rest.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let mut k = digits;
+    let mut v: u64 = 0;
+    while let Some(&c) = rest.get(k) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(d as u64);
+        k += 1;
+    }
+    // At most 19 characters: the digits cannot have wrapped, only exceed i64.
+    if rest.get(k) != Some(&b',') || k == digits || k > 19 || v > i64::MAX as u64 {
+        return None;
+    }
+    Some((if neg { -(v as i64) } else { v as i64 }, pos + k + 1))
+}
+
+/// Why [`read_len`] refused the number at `start`: malformed, or no comma after it.
+#[cold]
+fn len_error(buf: &[u8], start: usize) -> BridgeError {
+    if buf.get(start..).is_some_and(|rest| rest.contains(&b',')) {
+        BridgeError::bad_argument(format!("bad length at byte {start}"))
+    } else {
+        BridgeError::bad_argument(format!("expected a length followed by ',' at byte {start}"))
+    }
+}
+
+#[inline(always)]
 fn take<'a>(buf: &'a [u8], pos: &mut usize, len: i64, what: &str) -> Result<&'a [u8]> {
-    let len = usize::try_from(len).map_err(|_| BridgeError::bad_argument(format!("negative {what} length")))?;
-    let end = pos
-        .checked_add(len)
-        .filter(|&e| e <= buf.len())
-        .ok_or_else(|| BridgeError::bad_argument(format!("{what} of {len} bytes runs past the end of the data")))?;
-    let s = &buf[*pos..end];
-    *pos = end;
+    let s = usize::try_from(len).ok().and_then(|n| buf.get(*pos..pos.checked_add(n)?)).ok_or_else(|| take_error(len, what))?;
+    *pos += s.len();
     Ok(s)
+}
+
+/// Why [`take`] refused: a negative length, or one past the end of the data.
+#[cold]
+fn take_error(len: i64, what: &str) -> BridgeError {
+    match usize::try_from(len) {
+        Err(_) => BridgeError::bad_argument(format!("negative {what} length")),
+        Ok(len) => BridgeError::bad_argument(format!("{what} of {len} bytes runs past the end of the data")),
+    }
 }
 
 /// A decoded pair: key and optional value, borrowed from the input.
@@ -398,7 +432,9 @@ pub fn decode_batch(buf: &[u8]) -> Result<Vec<BatchRecord<'_>>> {
     while pos < buf.len() {
         let mut n = [0i64; 7];
         for slot in n.iter_mut() {
-            *slot = parse_len(buf, &mut pos)?;
+            let (v, next) = read_len(buf, pos).ok_or_else(|| len_error(buf, pos))?;
+            *slot = v;
+            pos = next;
         }
         let [topic_len, partition, flags, timestamp, key_len, value_len, headers_len] = n;
         let partition = i32::try_from(partition)
@@ -469,6 +505,38 @@ mod tests {
             let mut out = Vec::new();
             push_num(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), format!("{n},"));
+        }
+    }
+
+    /// The one-pass number reader answers what the earlier find-the-comma-and-parse one did:
+    /// the same values, and the same error for a malformed number and a missing comma.
+    #[test]
+    fn lengths_read_as_before() {
+        fn reference(buf: &[u8]) -> std::result::Result<(i64, usize), &'static str> {
+            let comma = buf.iter().position(|&b| b == b',').ok_or("no comma")?;
+            let text = std::str::from_utf8(&buf[..comma]).ok().filter(|t| !t.is_empty() && t.len() <= 19);
+            text.and_then(|t| t.parse::<i64>().ok()).map(|v| (v, comma + 1)).ok_or("bad")
+        }
+        let mut cases: Vec<Vec<u8>> = [
+            "0,", "7,", "-1,", "+5,", "-,", "+,", ",", "", "12", "1a,", "a1,", " 1,", "1 ,", "--1,", "-+1,", "01,",
+            "9223372036854775807,", "9223372036854775808,", "-922337203685477580,", "1234567890123456789,",
+            "12345678901234567890,", "-9223372036854775808,", "99999999999999999999999", "5,6,", "x", "-",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            cases.push((0..len).map(|k| b"0123456789,-+x"[((x >> (k * 2 % 60)) % 14) as usize]).collect());
+        }
+        for c in cases {
+            let mut pos = 0;
+            let got = parse_len(&c, &mut pos).map(|v| (v, pos)).map_err(|e| if e.message.starts_with("bad") { "bad" } else { "no comma" });
+            assert_eq!(got, reference(&c), "{:?}", String::from_utf8_lossy(&c));
         }
     }
 

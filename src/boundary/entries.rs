@@ -80,11 +80,8 @@ fn with_client<T>(handle: i64, f: impl FnOnce(&crate::client::BridgeContext) -> 
     }
 }
 
-fn record_from_batch<'a>(r: &wire::BatchRecord<'a>) -> Result<ProduceRecord<'a>> {
-    let topic = std::str::from_utf8(r.topic).map_err(|_| BridgeError::bad_argument("topic is not valid UTF-8"))?;
-    if topic.is_empty() {
-        return Err(BridgeError::bad_argument("no topic"));
-    }
+fn record_from_batch<'a>(r: &wire::BatchRecord<'a>, topics: &mut TopicText<'a>) -> Result<ProduceRecord<'a>> {
+    let topic = topics.text(r.topic)?;
     Ok(ProduceRecord {
         topic,
         partition: (r.partition >= 0).then_some(r.partition),
@@ -93,6 +90,29 @@ fn record_from_batch<'a>(r: &wire::BatchRecord<'a>) -> Result<ProduceRecord<'a>>
         headers: ProduceRecord::parse_headers(r.headers)?,
         timestamp: (r.flags & produce_flags::TIMESTAMP != 0).then_some(r.timestamp),
     })
+}
+
+/// The topics of a batch as text: the records of a batch mostly share their topic, which is
+/// then checked (non-empty, UTF-8) once rather than per record.
+#[derive(Default)]
+struct TopicText<'a> {
+    last: Option<(&'a [u8], &'a str)>,
+}
+
+impl<'a> TopicText<'a> {
+    fn text(&mut self, bytes: &'a [u8]) -> Result<&'a str> {
+        if let Some((b, t)) = self.last {
+            if b == bytes {
+                return Ok(t);
+            }
+        }
+        let t = std::str::from_utf8(bytes).map_err(|_| BridgeError::bad_argument("topic is not valid UTF-8"))?;
+        if t.is_empty() {
+            return Err(BridgeError::bad_argument("no topic"));
+        }
+        self.last = Some((bytes, t));
+        Ok(t)
+    }
 }
 
 /// Room one batch outcome can take at most (`code,partition,offset,NAME;`).
@@ -109,7 +129,8 @@ fn produce_batch(p: &Producer, blob: &[u8], capacity: usize) -> Result<Vec<u8>> 
             capacity / OUTCOME_MAX
         )));
     }
-    let recs: Vec<Result<ProduceRecord<'_>>> = batch.iter().map(record_from_batch).collect();
+    let mut topics = TopicText::default();
+    let recs: Vec<Result<ProduceRecord<'_>>> = batch.iter().map(|r| record_from_batch(r, &mut topics)).collect();
     let valid: Vec<ProduceRecord<'_>> = recs.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
     let mut outcomes = p.produce_batch(&valid).into_iter();
     let mut out = Vec::with_capacity(batch.len() * 16);
@@ -126,11 +147,12 @@ fn produce_batch(p: &Producer, blob: &[u8], capacity: usize) -> Result<Vec<u8>> 
 /// with nothing sent). Answers the first sequence number and the count.
 fn send_batch(p: &Producer, blob: &[u8]) -> Result<(u64, usize)> {
     let batch = wire::decode_batch(blob)?;
+    let mut topics = TopicText::default();
     let recs = batch
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            record_from_batch(r).map_err(|mut e| {
+            record_from_batch(r, &mut topics).map_err(|mut e| {
                 e.message = format!("record {} of the batch: {} (nothing was sent)", i + 1, e.message);
                 e
             })
