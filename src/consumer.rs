@@ -1241,6 +1241,35 @@ impl Consumer {
         })
     }
 
+    /// Gives the assignment up before the close: unsubscribes and serves the revocation
+    /// while the group still runs (within `within`). librdkafka answers no assign call once
+    /// its group has begun terminating (its issue 4884): a rebalance event served during the
+    /// close then waits for ever inside the revocation handler, and with it the IRIS job. With
+    /// nothing assigned, the close raises no such event.
+    fn leave_assignment(&self, within: Duration) {
+        use rdkafka::consumer::Consumer as _;
+        use std::sync::atomic::Ordering::Acquire;
+        let deadline = Instant::now() + within;
+        let rebalances = &self.inner.context().rebalances;
+        self.inner.unsubscribe();
+        while Instant::now() < deadline {
+            // Serve what is queued, a stale rebalance event and the revocation included
+            // (records still queued are dropped: they are not tracked and come again to the
+            // next owner); then wait while something is still assigned.
+            let before = rebalances.load(Acquire);
+            if self.inner.poll(Duration::ZERO).is_some() || rebalances.load(Acquire) != before {
+                continue;
+            }
+            match self.inner.assignment() {
+                Ok(a) if a.count() > 0 => {
+                    let _ = self.inner.poll(Duration::from_millis(100));
+                }
+                _ => return,
+            }
+        }
+        self.context().warn("the assignment was not given up before the close (the group did not answer in time)");
+    }
+
     /// Commits what was processed, then leaves the group, each bounded in time (the commit
     /// timeout, then [`CLOSE_TIMEOUT`]); when the group cannot be left in time (broker gone)
     /// the client is destroyed without leaving. Every thread of the consumer has stopped when
@@ -1280,6 +1309,11 @@ impl Consumer {
             Err(e) => !e.retriable,
         };
         let ctx = self.inner.context().clone();
+        // A static member (KIP-345) must not leave the group on close: it keeps its
+        // assignment for its restart, so it is closed directly.
+        if reachable && self.options.partitions.is_none() && self.settings.get("group.instance.id").is_none() {
+            self.leave_assignment(CLOSE_TIMEOUT / 2);
+        }
         if !self.inner.close_within(CLOSE_TIMEOUT, reachable) {
             ctx.base.warn("the group could not be left (broker unreachable): closed without leaving");
         }

@@ -350,6 +350,39 @@ fn one_entry_call_per_record_and_the_lag_summary() {
     b.consumer_close(c).unwrap();
 }
 
+/// A rebalance event still queued when a consumer closes (another member left, and this one
+/// was not polled since) must not hang the close: with a cooperative assignor librdkafka can
+/// leave the assign call of such an event unanswered forever once the group is terminating
+/// (librdkafka issue 4884), which would hang an IRIS job in OnTearDown. Each round closes
+/// the second member right after the first left; every close returns within its bound.
+#[test]
+fn close_with_a_rebalance_pending_returns() {
+    let (_mock, b, servers, p) = mock_topic("cpend", 4, 200);
+    b.producer_close(p, 5000).unwrap();
+    let b = std::sync::Arc::new(b);
+    for round in 0..4 {
+        let group = format!("cpend-{round}");
+        let cfg = mock_cfg(&servers, &group, &[]);
+        let a = b.consumer_new(&cfg, "cpend").unwrap();
+        let second = b.consumer_new(&cfg, "cpend").unwrap();
+        let start = Instant::now();
+        let (mut got_a, mut got_second) = (false, false);
+        while !(got_a && got_second) {
+            assert!(start.elapsed() < Duration::from_secs(60), "round {round}: both members never held partitions");
+            got_a |= b.poll(a, 100).unwrap().is_some();
+            got_second |= b.poll(second, 100).unwrap().is_some();
+        }
+        b.consumer_close(a).unwrap();
+        // the group rebalances now; `second` is not polled, so the events wait in its queue
+        std::thread::sleep(Duration::from_millis(300 * round as u64));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b2 = b.clone();
+        std::thread::spawn(move || tx.send(b2.consumer_close(second)).unwrap());
+        let closed = rx.recv_timeout(Duration::from_secs(40)).unwrap_or_else(|_| panic!("round {round}: ConsumerClose hung"));
+        closed.unwrap();
+    }
+}
+
 /// `ConsumerBatch`: many records per call, each settled by its own letter in the next call.
 /// A failure rewinds only its partition (its later records in the batch come again, in order);
 /// a 100 KiB record ends its batch and is read with ReadField; the commit covers exactly what
