@@ -380,7 +380,8 @@ fn map_host_setting(
             Ok(vec![])
         }
         // The bridge's own settings, read by the consumer and producer themselves.
-        "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" | "Headers" => {
+        "AtLeastOnce" | "MaxAttempts" | "RetryInitialMs" | "RetryMaxMs" | "DeadLetterTopic" | "Partition" | "Headers"
+        | "CommitIntervalMs" => {
             Ok(vec![])
         }
         other => Err(BridgeError::config(format!("unknown host setting \"{other}\""))),

@@ -81,6 +81,9 @@ pub struct ConsumerOptions {
     /// calling thread's time for 100-byte records). A dead letter keeps the original headers
     /// either way.
     pub headers: bool,
+    /// `ConsumerCommit` sends the processed offsets at most once per this interval (0: on
+    /// every call); what it holds back goes with a later call, a revocation or the close.
+    pub commit_interval: Duration,
 }
 
 impl Default for ConsumerOptions {
@@ -94,6 +97,7 @@ impl Default for ConsumerOptions {
             partitions: None,
             commit_timeout: Duration::from_secs(10),
             headers: true,
+            commit_interval: Duration::ZERO,
         }
     }
 }
@@ -127,6 +131,9 @@ impl ConsumerOptions {
             o.retry_max = Duration::from_millis(n.max(1));
         }
         o.retry_max = o.retry_max.max(o.retry_initial);
+        if let Some(n) = spec.host_num::<u64>("CommitIntervalMs")? {
+            o.commit_interval = Duration::from_millis(n);
+        }
         if let Some(v) = spec.host("Headers") {
             o.headers = !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no");
         }
@@ -655,6 +662,8 @@ pub struct Consumer {
     /// Offsets of each asynchronous commit still on its way, by id.
     in_flight: Mutex<std::collections::HashMap<usize, Vec<(String, i32, i64)>>>,
     next_commit_id: std::sync::atomic::AtomicUsize,
+    /// When `commit` last sent offsets (for the commit interval).
+    last_commit: Mutex<Option<Instant>>,
     inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
     current: Mutex<Option<Arc<ConsumedRecord>>>,
@@ -724,6 +733,7 @@ impl Consumer {
             commits: Mutex::new(Some(crate::boundary::sys::CommitQueue::new(&inner))),
             in_flight: Mutex::new(Default::default()),
             next_commit_id: std::sync::atomic::AtomicUsize::new(1),
+            last_commit: Mutex::new(None),
             inner: crate::boundary::sys::ClosableConsumer::new(inner),
             options,
             current: Mutex::new(None),
@@ -1152,15 +1162,21 @@ impl Consumer {
     /// Commits the processed offsets without waiting (the end of a batch): the commit goes
     /// out now and its outcome is collected by the next call. Returns how many partitions'
     /// offsets were sent. A commit that failed since the last call is logged, its offsets are
-    /// sent again, and its error is returned so the host can log it too. Revocations and close
-    /// commit synchronously, so nothing acknowledged is left behind when partitions go.
+    /// sent again, and its error is returned so the host can log it too. With a commit
+    /// interval, offsets are sent at most once per interval (a call within it sends nothing
+    /// and returns 0; the offsets go with a later call). Revocations and close commit
+    /// synchronously whatever the interval, so nothing acknowledged is left behind when
+    /// partitions go.
     pub fn commit(&self) -> Result<usize> {
         if !self.options.at_least_once {
             return Ok(0);
         }
         let failure = self.collect_commits();
-        let pending = self.acks().lock().pending_commits(None, false);
+        let interval = self.options.commit_interval;
+        let held_back = !interval.is_zero() && self.last_commit.lock().is_some_and(|t| t.elapsed() < interval);
+        let pending = if held_back { Vec::new() } else { self.acks().lock().pending_commits(None, false) };
         if !pending.is_empty() {
+            *self.last_commit.lock() = Some(Instant::now());
             let tpl = offsets_list(&pending)?;
             let id = self.next_commit_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(q) = self.commits.lock().as_ref() {

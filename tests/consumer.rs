@@ -350,6 +350,66 @@ fn one_entry_call_per_record_and_the_lag_summary() {
     b.consumer_close(c).unwrap();
 }
 
+/// The group's committed offset of a partition (-1 when none), as another client sees it.
+fn group_offset(k: &Broker, group: &str, topic: &str, partition: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &k.bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    match got.find_partition(topic, partition).map(|e| e.offset()) {
+        Some(rdkafka::Offset::Offset(o)) => o,
+        _ => -1,
+    }
+}
+
+/// `host:CommitIntervalMs` (the Inbound adapter's CommitIntervalMs): `ConsumerCommit` sends
+/// the processed offsets at most once per interval. A call within it sends nothing (0) and the
+/// group's offset stays; the first call after it sends what was held back; the close commits
+/// what is still pending, whatever the interval.
+#[test]
+fn commits_are_sent_at_most_once_per_interval() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("interval");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &(0..4).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let group = unique("g");
+    let c = consumer(&b, &k, &group, &topic, &[("host:CommitIntervalMs", "8000")]);
+    let next = || {
+        let r = b.poll_until(c, 30_000).unwrap().expect("a record");
+        b.ack(c, &r.topic, r.partition, r.offset).unwrap();
+        r.offset
+    };
+    let settle = |want: i64| {
+        let start = Instant::now();
+        while group_offset(&k, &group, &topic, 0) != want {
+            assert!(start.elapsed() < Duration::from_secs(20), "the group's offset never became {want}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(next(), 0);
+    assert_eq!(b.commit(c).unwrap(), 1, "the first commit goes at once");
+    let first = Instant::now();
+    settle(1);
+    assert_eq!(next(), 1);
+    assert_eq!(b.commit(c).unwrap(), 0, "within the interval nothing is sent");
+    assert!(first.elapsed() < Duration::from_millis(7000), "the machine was too slow for this check");
+    assert_eq!(group_offset(&k, &group, &topic, 0), 1, "the held-back offset was not committed");
+    std::thread::sleep(Duration::from_millis(8000).saturating_sub(first.elapsed()));
+    assert_eq!(b.commit(c).unwrap(), 1, "after the interval the held-back offset goes");
+    settle(2);
+    assert_eq!(next(), 2);
+    assert_eq!(b.commit(c).unwrap(), 0, "within the interval again");
+    b.consumer_close(c).unwrap();
+    assert_eq!(group_offset(&k, &group, &topic, 0), 3, "the close commits what was held back");
+}
+
 /// A rebalance event still queued when a consumer closes (another member left, and this one
 /// was not polled since) must not hang the close: with a cooperative assignor librdkafka can
 /// leave the assign call of such an event unanswered forever once the group is terminating

@@ -346,7 +346,9 @@ zf_table! {
         CONSUMERS.get(handle.0)?.ack(topic.text("topic")?, partition.0, offset.0)
     }
 
-    /// Commits, synchronously, the acknowledged offsets; answers how many partitions moved.
+    /// Sends the commit of the acknowledged offsets without waiting (a failure comes back with
+    /// the next call); answers how many partitions' offsets were sent: none when nothing was
+    /// pending or when `host:CommitIntervalMs` has not passed since the last commit.
     fn ConsumerCommit(handle: InI64, status: Status, count: OutI32) {
         let n = CONSUMERS.get(handle.0)?.commit()?;
         count.set(n as i32)
