@@ -18,7 +18,9 @@
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
 #   BENCH_MB=64               megabytes per throughput / consume run ...
 #   BENCH_RECORDS=200000      ... but at most this many records
-#   BENCH_COMMIT_EVERY=500    bridge consumer: ConsumerCommit every N records
+#   BENCH_COMMIT_EVERY=500    bridge consumer: ConsumerCommit every N records (a batch's end)
+#   BENCH_COMMIT_INTERVAL_MS=1000  ... which sends offsets at most once per this many ms
+#                             (host:CommitIntervalMs: the Inbound adapter's default)
 #   BENCH_CALLS=1000000       P4: calls timed per entry
 #   BENCH_RSS_MB=1024         P6: backlog to drain, MiB (the issue's 1 GB)
 #   BENCH_RSS_RECORD=10240    P6: record size
@@ -41,6 +43,7 @@ CONFIRMED="${BENCH_CONFIRMED:-1000}"
 MB="${BENCH_MB:-64}"
 MAX_RECORDS="${BENCH_RECORDS:-200000}"
 COMMIT_EVERY="${BENCH_COMMIT_EVERY:-500}"
+COMMIT_INTERVAL_MS="${BENCH_COMMIT_INTERVAL_MS:-1000}"
 CALLS="${BENCH_CALLS:-1000000}"
 RSS_MB="${BENCH_RSS_MB:-1024}"
 RSS_RECORD="${BENCH_RSS_RECORD:-10240}"
@@ -231,8 +234,13 @@ for size in $SIZES; do
     for ((r = 1; r <= ROUNDS; r++)); do
         for side in bridge raw; do
             run "consume-$side-$size-$r" "$BENCH" --side "$side" --workload consume --topic "$topic" \
-                --size "$size" --records "$n" --commit-every "$COMMIT_EVERY" --label "round$r"
+                --size "$size" --records "$n" --commit-every "$COMMIT_EVERY" \
+                --commit-interval-ms "$COMMIT_INTERVAL_MS" --label "round$r"
         done
+        # reference: a raw consumer that copies each value once into its own buffer, the
+        # work the bridge does to hand a value to the host
+        run "consume-raw-copy-$size-$r" "$BENCH" --side raw --workload consume --topic "$topic" \
+            --size "$size" --records "$n" --copy-values 1 --label "copy-round$r"
     done
 done
 
@@ -287,6 +295,7 @@ KAFKA_JAR="$(find "$KAFKA_TEST_LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' -print
     echo "mb=$MB"
     echo "max_records=$MAX_RECORDS"
     echo "commit_every=$COMMIT_EVERY"
+    echo "commit_interval_ms=$COMMIT_INTERVAL_MS"
     echo "calls=$CALLS"
     echo "rss_mb=$RSS_MB"
     echo "rss_record=$RSS_RECORD"

@@ -8,8 +8,9 @@
 //! bridge --workload fill --topic T --size BYTES --records N     (pre-fill, raw producer)
 //! bridge --workload call --calls N                              (P4: cost of one entry call)
 //! ```
-//! Options: `--topic T`, `--linger-ms X` (default: librdkafka's), `--commit-every N` (bridge
-//! consume), `--queued-kb N` (queued.max.messages.kbytes of both consumers), `--latency-out
+//! Options: `--topic T`, `--linger-ms X` (default: librdkafka's), `--commit-every N` and
+//! `--commit-interval-ms MS` (bridge consume; default 500 and 1000), `--copy-values 1` (raw
+//! consume: copy each value into a buffer of its own), `--queued-kb N` (queued.max.messages.kbytes of both consumers), `--latency-out
 //! FILE` (per-record latencies in µs, confirmed produce), `--batch N` (bridge batch size cap),
 //! `--label TEXT`. Environment: `KAFKA_TEST_BOOTSTRAP`, `KAFKA_TEST_BROKER_PID` (its CPU time
 //! is read from /proc for the same window), `IRISKAFKA_LIB` (the cdylib the emulator loads).
@@ -376,7 +377,8 @@ fn frame_header(frame: &[u8]) -> ([i64; 8], usize) {
 /// AtLeastOnce consume as the Inbound adapter does it: one `ConsumerBatch` call settles the
 /// previous batch (an outcome letter per record: every record is acknowledged on its own) and
 /// brings the next records (up to `--batch-max`, default 500, within the default 32,767-byte
-/// reply); `ConsumerCommit` after every `commit_every` settled records; a field the frame left
+/// reply); `ConsumerCommit` after every `commit_every` settled records (sent at most once per
+/// `--commit-interval-ms`, the adapter's CommitIntervalMs); a field the frame left
 /// out (only the batch's last record can have one) is read with `ConsumerReadFieldLong`.
 /// The frames are parsed as ObjectScript would, with the lengths in the frame header.
 fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
@@ -384,6 +386,9 @@ fn bridge_consume(a: &Args, topic: &str, n: u64) -> Value {
     let group = support::unique("bench-bridge");
     let mut props = consumer_props(a, &group);
     props.push(("host:AtLeastOnce".into(), "1".into()));
+    // The Inbound adapter's CommitIntervalMs (default 1000): ConsumerCommit after every
+    // batch sends offsets at most once per interval.
+    props.push(("host:CommitIntervalMs".into(), a.get("commit-interval-ms").unwrap_or("1000").into()));
     // What the Inbound adapter sends for the drop-in EnsLib.Kafka.Message (no place for
     // headers); the raw side does not read headers either.
     props.push(("host:Headers".into(), a.get("headers").unwrap_or("0").into()));
@@ -595,6 +600,8 @@ fn raw_consume(a: &Args, topic: &str, n: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(a.num("timeout-s", 300));
     let mut got = 0u64;
     let mut bytes = 0u64;
+    let copy_values = a.num("copy-values", 0) != 0;
+    let mut copy: Vec<u8> = Vec::new();
     let mut w: Option<Window> = None;
     while got < n {
         if Instant::now() > deadline {
@@ -607,7 +614,14 @@ fn raw_consume(a: &Args, topic: &str, n: u64) -> Value {
                 if w.is_none() {
                     w = Some(Window::start());
                 }
-                bytes += m.payload().map_or(0, <[u8]>::len) as u64;
+                let value = m.payload().unwrap_or_default();
+                bytes += value.len() as u64;
+                if copy_values {
+                    // what the bridge does with a value: one copy, into the host's buffer
+                    copy.clear();
+                    copy.extend_from_slice(value);
+                    std::hint::black_box(&copy);
+                }
                 got += 1;
             }
         }
@@ -615,7 +629,7 @@ fn raw_consume(a: &Args, topic: &str, n: u64) -> Value {
     let m = w.expect("records arrived").stop();
     let hwm = status_kb("VmHWM:");
     drop(c);
-    with(m, json!({"value_bytes": bytes, "vm_hwm_kb": hwm, "vm_rss_before_kb": rss0}))
+    with(m, json!({"value_bytes": bytes, "vm_hwm_kb": hwm, "vm_rss_before_kb": rss0, "copy_values": copy_values}))
 }
 
 fn fill(a: &Args, topic: &str, size: usize, n: u64) -> Value {
