@@ -12,8 +12,8 @@
 # stopped on exit, whatever happens.
 #
 # Knobs (environment; defaults keep a run on a 2-core machine under ~10 minutes):
-#   BENCH_ROUNDS=5            rounds of alternation per workload and size (single runs on a
-#                             2-core VM spread by up to ±30 %: more rounds, steadier totals)
+#   BENCH_ROUNDS=8            rounds of alternation per workload and size (single runs on a
+#                             2-core VM spread by up to ±45 %: more rounds, steadier totals)
 #   BENCH_SIZES="100 1024 102400"   record (value) sizes in bytes
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
 #   BENCH_MB=64               megabytes per throughput / consume run ...
@@ -37,7 +37,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ROUNDS="${BENCH_ROUNDS:-5}"
+ROUNDS="${BENCH_ROUNDS:-8}"
 SIZES="${BENCH_SIZES:-100 1024 102400}"
 CONFIRMED="${BENCH_CONFIRMED:-1000}"
 MB="${BENCH_MB:-64}"
