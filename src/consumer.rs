@@ -667,6 +667,8 @@ pub struct Consumer {
     inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
     current: Mutex<Option<Arc<ConsumedRecord>>>,
+    /// The buffers of the last current record once nothing else uses it, for the next one.
+    spare: Mutex<Option<ConsumedRecord>>,
     /// The records of the last batch (`poll_batch`), which the next batch call settles.
     handed: Mutex<Handed>,
     settings: Settings,
@@ -737,6 +739,7 @@ impl Consumer {
             inner: crate::boundary::sys::ClosableConsumer::new(inner),
             options,
             current: Mutex::new(None),
+            spare: Mutex::new(None),
             handed: Mutex::new(Handed::default()),
             settings: all,
             dead_letters: Mutex::new(None),
@@ -836,10 +839,11 @@ impl Consumer {
     /// AtLeastOnce, is outstanding until acknowledged). `f` gets `None` when nothing arrived
     /// in time.
     pub fn poll<T>(&self, timeout: Duration, f: impl FnOnce(Option<&ConsumedRecord>) -> T) -> Result<T> {
-        *self.current.lock() = None;
+        self.release_current();
         let Some(m) = self.next_message(timeout)? else { return Ok(f(None)) };
         let mut headers = Vec::new();
-        let rec = Arc::new(RecordView::of_message(&m, &mut headers, self.options.reads_headers()).to_owned_record());
+        let view = RecordView::of_message(&m, &mut headers, self.options.reads_headers());
+        let rec = Arc::new(view.to_owned_record_in(self.spare.lock().take()));
         if self.options.at_least_once {
             let keep = self.options.keeps_records().then(|| rec.clone());
             self.acks().lock().track(&rec.topic, rec.partition, rec.offset, keep);
@@ -857,7 +861,7 @@ impl Consumer {
     /// ReadField entries. Every record is outstanding (AtLeastOnce) until the next
     /// [`Consumer::settle_batch`]. Returns how many records the batch holds.
     pub fn poll_batch(&self, max: usize, timeout: Duration, capacity: usize, out: &mut impl wire::FrameOut) -> Result<usize> {
-        *self.current.lock() = None;
+        self.release_current();
         let mut handed = self.handed.lock();
         let Handed { records, len, headers, starts } = &mut *handed;
         *len = 0;
@@ -898,7 +902,7 @@ impl Consumer {
             starts.push(out.len());
             let whole = wire::encode_record_frame(&view, capacity - out.len(), out).whole;
             last_frame = out.len() - starts[*len];
-            let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record()));
+            let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record_in(self.spare.lock().take())));
             if self.options.at_least_once {
                 self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone().filter(|_| keep_all));
             }
@@ -1044,6 +1048,19 @@ impl Consumer {
         match acks.ack(topic, partition, offset) {
             Ok(false) | Err(_) if self.options.at_least_once => s.discarded += 1,
             _ => s.processed += 1,
+        }
+    }
+
+    /// Drops the current record; its buffers are kept for the next one when nothing else
+    /// holds it (a record kept for a possible dead letter is) and they are not too large.
+    fn release_current(&self) {
+        const SPARE_MAX: usize = 4 << 20;
+        let Some(cur) = self.current.lock().take() else { return };
+        if let Ok(rec) = Arc::try_unwrap(cur) {
+            let size = rec.value.as_ref().map_or(0, Vec::capacity) + rec.key.as_ref().map_or(0, Vec::capacity) + rec.headers_blob.capacity();
+            if size <= SPARE_MAX {
+                *self.spare.lock() = Some(rec);
+            }
         }
     }
 
