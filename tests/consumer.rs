@@ -410,6 +410,32 @@ fn commits_are_sent_at_most_once_per_interval() {
     assert_eq!(group_offset(&k, &group, &topic, 0), 3, "the close commits what was held back");
 }
 
+/// A static member (`group.instance.id`, KIP-345) is closed without giving its assignment
+/// up first (unsubscribing would make it leave the group): the close commits what was
+/// processed and returns, and the member's restart resumes after it.
+#[test]
+fn a_static_member_closes_and_resumes() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("static");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &(0..3).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let group = unique("g");
+    let extra = [("group.instance.id", "iris-job-1")];
+    let c = consumer(&b, &k, &group, &topic, &extra);
+    let r = b.poll_until(c, 30_000).unwrap().expect("a record");
+    assert_eq!(r.offset, 0);
+    b.ack(c, &r.topic, r.partition, r.offset).unwrap();
+    let start = Instant::now();
+    b.consumer_close(c).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(15), "close took {:?}", start.elapsed());
+    assert_eq!(group_offset(&k, &group, &topic, 0), 1);
+    let again = consumer(&b, &k, &group, &topic, &extra);
+    let r = b.poll_until(again, 30_000).unwrap().expect("a record");
+    assert_eq!(r.offset, 1, "the restarted member resumes after what was committed");
+    b.consumer_close(again).unwrap();
+}
+
 /// A rebalance event still queued when a consumer closes (another member left, and this one
 /// was not polled since) must not hang the close: with a cooperative assignor librdkafka can
 /// leave the assign call of such an event unanswered forever once the group is terminating
