@@ -410,6 +410,32 @@ fn commits_are_sent_at_most_once_per_interval() {
     assert_eq!(group_offset(&k, &group, &topic, 0), 3, "the close commits what was held back");
 }
 
+/// Without AtLeastOnce librdkafka stores the offset of every record it returns to the
+/// bridge, and commits it. Records fetched ahead that the close drains must not count as
+/// consumed: a consumer that handed one record to the host and then closed commits offset 1,
+/// so the next member starts at record 1, not after everything that had been prefetched.
+#[test]
+fn close_without_at_least_once_commits_only_what_was_handed_out() {
+    let k = Broker::from_env();
+    let b = support::bridge();
+    let topic = unique("prefetch");
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(&b, &k, &(0..300).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let group = unique("g");
+    let cfg = [
+        ("host:Servers", k.bootstrap.as_str()),
+        ("host:GroupID", group.as_str()),
+        ("host:AutoOffsetReset", "earliest"),
+        ("host:AtLeastOnce", "0"),
+    ];
+    let c = b.consumer_new(&cfg, &topic).unwrap();
+    let r = b.poll_until(c, 30_000).unwrap().expect("a record");
+    assert_eq!(r.offset, 0);
+    std::thread::sleep(Duration::from_millis(500)); // the rest is fetched meanwhile
+    b.consumer_close(c).unwrap();
+    assert_eq!(group_offset(&k, &group, &topic, 0), 1, "records the host never got were committed");
+}
+
 /// A static member (`group.instance.id`, KIP-345) is closed without giving its assignment
 /// up first (unsubscribing would make it leave the group): the close commits what was
 /// processed and returns, and the member's restart resumes after it.
