@@ -13,7 +13,7 @@
 #
 # Knobs (environment; defaults keep a run on a 2-core machine under ~10 minutes):
 #   BENCH_ROUNDS=8            rounds of alternation per workload and size (single runs on a
-#                             2-core VM spread by up to ±45 %: more rounds, steadier totals)
+#                             2-core VM spread widely: more rounds, steadier totals)
 #   BENCH_SIZES="100 1024 102400"   record (value) sizes in bytes
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
 #   BENCH_MB=64               megabytes per throughput / consume run ...

@@ -621,6 +621,8 @@ struct Handed {
     headers: Vec<u8>,
     /// Scratch: where each record's frame starts in the reply.
     starts: Vec<usize>,
+    /// Scratch: the name of the topic of the last record framed.
+    topic: String,
 }
 
 /// How a batch's outcomes were settled (counts of records).
@@ -863,7 +865,7 @@ impl Consumer {
     pub fn poll_batch(&self, max: usize, timeout: Duration, capacity: usize, out: &mut impl wire::FrameOut) -> Result<usize> {
         self.release_current();
         let mut handed = self.handed.lock();
-        let Handed { records, len, headers, starts } = &mut *handed;
+        let Handed { records, len, headers, starts, topic: topic_name } = &mut *handed;
         *len = 0;
         starts.clear();
         let keep_all = self.options.keeps_records();
@@ -872,10 +874,9 @@ impl Consumer {
         let rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
         let mut wait = timeout;
         let mut last_frame = 0;
-        // The topic name of the last topic seen, and a message of that topic kept alive so
-        // that its topic handle is too: a message with the same handle has the same topic,
-        // and its name is not looked up (and checked as UTF-8) again.
-        let mut topic_name = String::new();
+        // A message of the last topic seen (its name is in `topic_name`), kept alive so that
+        // its topic handle is too: a message with the same handle has the same topic, and
+        // its name is not looked up (and checked as UTF-8) again.
         let mut topic_holder: Option<BorrowedMessage<'_>> = None;
         // Another record is polled only while the room left would hold one more like the
         // last: records of a topic are mostly alike in size, and one cut at the end of a
@@ -898,9 +899,10 @@ impl Consumer {
                 topic_name.clear();
                 topic_name.push_str(rdkafka::Message::topic(&m));
             }
-            let view = RecordView::of_message_in(&m, &topic_name, headers, with_headers);
+            let view = RecordView::of_message_in(&m, topic_name, headers, with_headers);
             starts.push(out.len());
-            let whole = wire::encode_record_frame(&view, capacity - out.len(), out).whole;
+            // (the loop leaves room for any header and topic: the frame always fits)
+            let whole = wire::encode_record_frame(&view, capacity - out.len(), out).is_some_and(|f| f.whole);
             last_frame = out.len() - starts[*len];
             let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record_in(self.spare.lock().take())));
             if self.options.at_least_once {
@@ -1193,11 +1195,11 @@ impl Consumer {
         let held_back = !interval.is_zero() && self.last_commit.lock().is_some_and(|t| t.elapsed() < interval);
         let pending = if held_back { Vec::new() } else { self.acks().lock().pending_commits(None, false) };
         if !pending.is_empty() {
-            *self.last_commit.lock() = Some(Instant::now());
             let tpl = offsets_list(&pending)?;
             let id = self.next_commit_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(q) = self.commits.lock().as_ref() {
                 q.send(&self.inner, &tpl, id)?;
+                *self.last_commit.lock() = Some(Instant::now());
                 self.in_flight.lock().insert(id, pending.clone());
                 self.acks().lock().sending(&pending);
             }

@@ -284,8 +284,9 @@ pub struct FrameFit {
 }
 
 /// Appends `rec` as a record frame to `out`, inlining key, headers and value in that order
-/// of preference while the frame stays within `capacity` bytes.
-pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl FrameOut) -> FrameFit {
+/// of preference while the frame stays within `capacity` bytes; `None` (nothing written)
+/// when even the header and the topic exceed it.
+pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl FrameOut) -> Option<FrameFit> {
     let key_len = rec.key.map_or(0, <[u8]>::len);
     let value_len = rec.value.map_or(0, <[u8]>::len);
     let headers_len = rec.headers.len();
@@ -313,6 +314,9 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
     ] {
         header.push(n);
     }
+    if header.as_bytes().len() + rec.topic.len() > capacity {
+        return None;
+    }
     out.put(header.as_bytes());
     out.put(rec.topic.as_bytes());
     if inline & field::inline_bit(field::KEY) != 0 {
@@ -324,7 +328,7 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
     if inline & field::inline_bit(field::VALUE) != 0 {
         out.put(rec.value.unwrap_or_default());
     }
-    FrameFit { inline, whole }
+    Some(FrameFit { inline, whole })
 }
 
 /// A record frame decoded (the inverse of [`encode_record_frame`]); used by tests and by any
@@ -579,13 +583,13 @@ mod tests {
             headers_blob: encode_pairs([(&b"h"[..], Some(&b"v"[..]))]),
         };
         let mut out = Vec::new();
-        let fit = encode_record_frame(&rec.view(), 4096, &mut out);
+        let fit = encode_record_frame(&rec.view(), 4096, &mut out).unwrap();
         assert_eq!(fit, FrameFit { inline: 7, whole: true });
         let d = decode_record_frame(&out).unwrap();
         assert_eq!((d.partition, d.offset, d.timestamp, d.key_len), (2, 7, 1000, -1));
         assert_eq!(d.value.unwrap().len(), 1000);
         out.clear();
-        let fit = encode_record_frame(&rec.view(), 400, &mut out);
+        let fit = encode_record_frame(&rec.view(), 400, &mut out).unwrap();
         assert_eq!(fit, FrameFit { inline: 1 | 4, whole: false });
         let d = decode_record_frame(&out).unwrap();
         assert_eq!(d.value, None);
@@ -621,8 +625,12 @@ mod tests {
         assert_eq!(fixed.written_mut(), &grown[..]);
         for r in &recs {
             let mut one = Vec::new();
-            encode_record_frame(&ConsumedRecord { value: None, ..r.clone() }.view(), 0, &mut one);
+            let bare = ConsumedRecord { value: None, ..r.clone() };
+            assert!(encode_record_frame(&bare.view(), FRAME_HEADER_MAX + r.topic.len(), &mut one).is_some());
             assert!(one.len() <= FRAME_HEADER_MAX + r.topic.len(), "{}", String::from_utf8_lossy(&one));
+            let mut none = Vec::new();
+            assert_eq!(encode_record_frame(&bare.view(), one.len() - 1, &mut none), None, "one byte short");
+            assert!(none.is_empty(), "nothing is written when the frame does not fit");
         }
         let end = FrameOut::len(&fixed);
         let (a, b) = (starts[1], starts[2]);

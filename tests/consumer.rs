@@ -28,6 +28,14 @@ fn consumer(b: &Bridge, k: &Broker, group: &str, topic: &str, extra: &[(&str, &s
     b.consumer_new(&c, topic).unwrap()
 }
 
+/// A new topic of one partition holding `n` records, valued "0", "1", ... in order.
+fn counted_topic(b: &Bridge, k: &Broker, prefix: &str, n: usize) -> String {
+    let topic = unique(prefix);
+    create_topic(&k.bootstrap, &topic, 1);
+    produce(b, k, &(0..n).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    topic
+}
+
 fn produce(b: &Bridge, k: &Broker, recs: &[Rec]) -> Vec<(i32, i64)> {
     let p = b.producer_new(&[("host:Servers", &k.bootstrap)]).unwrap();
     let out = recs.iter().map(|r| b.produce(p, r).map(|(pa, o, _)| (pa, o)).unwrap()).collect();
@@ -306,9 +314,7 @@ fn a_new_group_starts_at_the_earliest_or_the_latest_record() {
 fn one_entry_call_per_record_and_the_lag_summary() {
     let k = Broker::from_env();
     let b = support::bridge();
-    let topic = unique("next");
-    create_topic(&k.bootstrap, &topic, 1);
-    produce(&b, &k, &(0..5).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let topic = counted_topic(&b, &k, "next", 5);
     let c = consumer(&b, &k, &unique("g"), &topic, &[("statistics.interval.ms", "200")]);
     let mut calls = 0;
     let mut got = 0;
@@ -376,9 +382,7 @@ fn group_offset(k: &Broker, group: &str, topic: &str, partition: i32) -> i64 {
 fn commits_are_sent_at_most_once_per_interval() {
     let k = Broker::from_env();
     let b = support::bridge();
-    let topic = unique("interval");
-    create_topic(&k.bootstrap, &topic, 1);
-    produce(&b, &k, &(0..4).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let topic = counted_topic(&b, &k, "interval", 4);
     let group = unique("g");
     let c = consumer(&b, &k, &group, &topic, &[("host:CommitIntervalMs", "8000")]);
     let next = || {
@@ -418,9 +422,7 @@ fn commits_are_sent_at_most_once_per_interval() {
 fn close_without_at_least_once_commits_only_what_was_handed_out() {
     let k = Broker::from_env();
     let b = support::bridge();
-    let topic = unique("prefetch");
-    create_topic(&k.bootstrap, &topic, 1);
-    produce(&b, &k, &(0..300).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let topic = counted_topic(&b, &k, "prefetch", 300);
     let group = unique("g");
     let cfg = [
         ("host:Servers", k.bootstrap.as_str()),
@@ -443,9 +445,7 @@ fn close_without_at_least_once_commits_only_what_was_handed_out() {
 fn a_static_member_closes_and_resumes() {
     let k = Broker::from_env();
     let b = support::bridge();
-    let topic = unique("static");
-    create_topic(&k.bootstrap, &topic, 1);
-    produce(&b, &k, &(0..3).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let topic = counted_topic(&b, &k, "static", 3);
     let group = unique("g");
     let extra = [("group.instance.id", "iris-job-1")];
     let c = consumer(&b, &k, &group, &topic, &extra);
@@ -594,9 +594,7 @@ fn headers_are_handed_out_unless_the_host_turns_them_off() {
 fn batch_outcomes_are_checked_and_not_processed_records_come_again() {
     let k = Broker::from_env();
     let b = support::bridge();
-    let topic = unique("batchbad");
-    create_topic(&k.bootstrap, &topic, 1);
-    produce(&b, &k, &(0..5).map(|i| rec(&topic, 0, &i.to_string())).collect::<Vec<_>>());
+    let topic = counted_topic(&b, &k, "batchbad", 5);
     let c = consumer(&b, &k, &unique("g"), &topic, &[]);
     let offsets: Vec<i64> = whole_batch(&b, c, 5).iter().map(|r| r.offset).collect();
     // an errors key that is not a record index

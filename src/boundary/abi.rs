@@ -148,23 +148,14 @@ impl OutBytes {
 
     /// Writes `data` as the output.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        if self.0.is_null() {
-            return Err(BridgeError::bad_argument("null string output"));
-        }
-        if data.len() > self.capacity() {
-            return Err(BridgeError::too_large(format!(
-                "{} bytes do not fit the reply capacity of {} bytes",
-                data.len(),
-                self.capacity()
-            )));
-        }
-        // SAFETY: IRIS gives a `B` output room for `capacity()` bytes after the length field
-        // (the reply capacity from callback slot 0); `data` fits, checked above.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), std::ptr::addr_of_mut!((*self.0).data).cast::<u8>(), data.len());
-            (*self.0).len = data.len() as u16;
-        }
-        Ok(())
+        self.fill(|buf| {
+            let cap = buf.len();
+            let dst = buf.get_mut(..data.len()).ok_or_else(|| {
+                BridgeError::too_large(format!("{} bytes do not fit the reply capacity of {cap} bytes", data.len()))
+            })?;
+            dst.copy_from_slice(data);
+            Ok(((), data.len()))
+        })
     }
 
     /// Lets `fill` write the output in place, into the host's buffer (`capacity()` bytes),

@@ -206,29 +206,20 @@ fn produce_one(
     })
 }
 
-thread_local! {
-    static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Polls one record within `timeout` ms and writes its frame (nothing when none arrived),
-/// reusing one buffer per thread.
+/// Polls one record within `timeout` ms and writes its frame straight into the reply
+/// (nothing when none arrived).
 fn poll_into(c: &Consumer, timeout: i32, record: &mut OutBytes) -> Result<()> {
-    let cap = record.capacity();
-    FRAME.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let got = c.poll(timeout_ms(timeout)?, |rec| match rec {
-            Some(r) => {
-                buf.clear();
-                wire::encode_record_frame(&r.view(), cap, &mut *buf);
-                true
-            }
-            None => false,
-        })?;
-        if got {
-            record.write(&buf)
-        } else {
-            Ok(())
-        }
+    let wait = timeout_ms(timeout)?;
+    record.fill(|buf| {
+        let cap = buf.len();
+        let mut out = wire::SliceOut::new(buf);
+        c.poll(wait, |rec| match rec {
+            Some(r) => wire::encode_record_frame(&r.view(), cap, &mut out).map(|_| ()).ok_or_else(|| {
+                BridgeError::too_large(format!("the frame of a record of topic {} does not fit the reply capacity of {cap} bytes", r.topic))
+            }),
+            None => Ok(()),
+        })??;
+        Ok(((), wire::FrameOut::len(&out)))
     })
 }
 
