@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::boundary::sys::{Fetched, Polled};
 use crate::client::BridgeContext;
 use crate::config::{ClientSpec, Settings};
 use crate::error::{BridgeError, Result};
@@ -455,6 +455,10 @@ pub struct ConsumerCtx {
 
 crate::client::delegate_client_context!(ConsumerCtx);
 
+// The consumer's poll (`boundary::sys::ClosableConsumer::poll_record`) serves no OAuth token
+// refresh event: a context that refreshed tokens itself would need it to.
+const _: () = assert!(!<ConsumerCtx as rdkafka::client::ClientContext>::ENABLE_REFRESH_OAUTH_TOKEN);
+
 impl ConsumerContext for ConsumerCtx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -779,7 +783,7 @@ impl Consumer {
     /// Polls librdkafka for the next message within `timeout`, resuming partitions whose
     /// redelivery backoff is over. Transient client errors are logged and polling goes on
     /// (librdkafka recovers from them by itself); others are returned.
-    fn next_message(&self, timeout: Duration) -> Result<Option<BorrowedMessage<'_>>> {
+    fn next_message(&self, timeout: Duration) -> Result<Option<Fetched<'_>>> {
         if timeout.is_zero() {
             // Only what is already fetched (the rest of a batch): one poll, no lock and no
             // clock read unless a partition may wait for its redelivery backoff.
@@ -795,10 +799,10 @@ impl Consumer {
                     Some(_) => {}
                 }
             }
-            return match self.inner.poll(Duration::ZERO) {
-                None => Ok(None),
-                Some(Ok(m)) => Ok(Some(m)),
-                Some(Err(e)) => self.transient(&e).map(|()| None),
+            return match self.inner.poll_record(0) {
+                Polled::Nothing | Polled::Served => Ok(None),
+                Polled::Record(m) => Ok(Some(m)),
+                Polled::Failed(e) => self.transient(&e).map(|()| None),
             };
         }
         let deadline = Instant::now() + timeout;
@@ -812,16 +816,15 @@ impl Consumer {
             if let Some(next) = next_due {
                 slice = slice.min(next.saturating_duration_since(now));
             }
-            match self.inner.poll(slice) {
-                None if Instant::now() >= deadline => return Ok(None),
-                None => continue,
-                Some(Err(e)) => {
-                    self.transient(&e)?;
-                    if Instant::now() >= deadline {
-                        return Ok(None);
-                    }
-                }
-                Some(Ok(m)) => return Ok(Some(m)),
+            // whole milliseconds, rounded up: a wait never ends just before the deadline
+            let ms = slice.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            match self.inner.poll_record(ms) {
+                Polled::Record(m) => return Ok(Some(m)),
+                Polled::Failed(e) => self.transient(&e)?,
+                Polled::Nothing | Polled::Served => {}
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
         }
     }
@@ -877,7 +880,7 @@ impl Consumer {
         // A message of the last topic seen (its name is in `topic_name`), kept alive so that
         // its topic handle is too: a message with the same handle has the same topic, and
         // its name is not looked up (and checked as UTF-8) again.
-        let mut topic_holder: Option<BorrowedMessage<'_>> = None;
+        let mut topic_holder: Option<Fetched<'_>> = None;
         // Another record is polled only while the room left would hold one more like the
         // last: records of a topic are mostly alike in size, and one cut at the end of a
         // batch costs the host extra ReadField calls for what the next batch holds whole.
@@ -894,10 +897,10 @@ impl Consumer {
                 Err(e) => return Err(e),
             };
             wait = Duration::ZERO;
-            let same_topic = topic_holder.as_ref().is_some_and(|h| h.topic_ptr() == m.topic_ptr());
+            let same_topic = topic_holder.as_ref().is_some_and(|h| h.topic_handle() == m.topic_handle());
             if !same_topic {
                 topic_name.clear();
-                topic_name.push_str(rdkafka::Message::topic(&m));
+                topic_name.push_str(m.topic());
             }
             let view = RecordView::of_message_in(&m, topic_name, headers, with_headers);
             starts.push(out.len());

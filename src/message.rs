@@ -1,6 +1,8 @@
 //! Records as the bridge moves them: what a host asks to produce and what a consumer hands out.
 
-use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
+
+use crate::boundary::sys::Fetched;
 
 use crate::error::{BridgeError, Result};
 use crate::wire;
@@ -72,27 +74,23 @@ pub struct RecordView<'a> {
 impl<'a> RecordView<'a> {
     /// Views a message in librdkafka's buffers; its headers (unless `with_headers` is off)
     /// are encoded into `headers` (cleared first; a buffer the caller reuses).
-    pub fn of_message(m: &'a BorrowedMessage<'_>, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
+    pub fn of_message(m: &'a Fetched<'_>, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
         Self::of_message_in(m, m.topic(), headers, with_headers)
     }
 
     /// As [`RecordView::of_message`], with the message's topic name already known.
-    pub fn of_message_in(m: &'a BorrowedMessage<'_>, topic: &'a str, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
+    pub fn of_message_in(m: &'a Fetched<'_>, topic: &'a str, headers: &'a mut Vec<u8>, with_headers: bool) -> Self {
         headers.clear();
         if with_headers {
-            if let Some(h) = m.headers() {
-                for hd in h.iter() {
-                    wire::push_pair(headers, hd.key.as_bytes(), hd.value);
-                }
-            }
+            m.for_each_header(|name, value| wire::push_pair(headers, name, value));
         }
         RecordView {
             topic,
             partition: m.partition(),
             offset: m.offset(),
-            timestamp: m.timestamp().to_millis(),
+            timestamp: m.timestamp(),
             key: m.key(),
-            value: m.payload(),
+            value: m.value(),
             headers,
         }
     }

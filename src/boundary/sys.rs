@@ -201,13 +201,263 @@ impl Drop for CommitQueue {
 /// [`ClosableConsumer::close_within`] returns.
 pub struct ClosableConsumer<C: rdkafka::consumer::ConsumerContext> {
     inner: std::mem::ManuallyDrop<rdkafka::consumer::BaseConsumer<C>>,
+    /// Our reference to the queue the consumer's records and events arrive on (the consumer
+    /// group's queue, or the main queue without a group), for [`Self::poll_record`]; null
+    /// once released (before the close).
+    queue: *mut rdkafka::bindings::rd_kafka_queue_t,
     abandoned: bool,
+}
+
+// SAFETY: the queue reference is an owned librdkafka handle; librdkafka queues are
+// thread-safe, and the consumer itself is Send and Sync.
+unsafe impl<C: rdkafka::consumer::ConsumerContext> Send for ClosableConsumer<C> {}
+// SAFETY: as above; every queue operation is internally locked by librdkafka.
+unsafe impl<C: rdkafka::consumer::ConsumerContext> Sync for ClosableConsumer<C> {}
+
+/// What one [`ClosableConsumer::poll_record`] brought.
+pub enum Polled<'a> {
+    /// Nothing arrived in time.
+    Nothing,
+    /// A record.
+    Record(Fetched<'a>),
+    /// An event that was served (a rebalance, statistics, a commit's outcome, a log line).
+    Served,
+    /// An error that librdkafka reports to the consumer (as rust-rdkafka's `poll` returns it).
+    Failed(rdkafka::error::KafkaError),
+}
+
+/// A record polled by [`ClosableConsumer::poll_record`]: librdkafka's message, read in place
+/// and alive (with the event that carries it) until this is dropped.
+pub struct Fetched<'a> {
+    ev: std::ptr::NonNull<rdkafka::bindings::rd_kafka_event_t>,
+    m: &'a rdkafka::bindings::rd_kafka_message_t,
+}
+
+impl<'a> Fetched<'a> {
+    /// The identity of the record's topic handle: records with the same handle have the same
+    /// topic (valid while a record of that topic is alive).
+    pub fn topic_handle(&self) -> usize {
+        self.m.rkt as usize
+    }
+
+    /// The topic's name (Kafka topic names are ASCII).
+    pub fn topic(&self) -> &str {
+        // SAFETY: a consumed message's topic handle is live while the message is, and
+        // rd_kafka_topic_name returns its NUL-terminated name, owned by the handle.
+        let name = unsafe { CStr::from_ptr(rdkafka::bindings::rd_kafka_topic_name(self.m.rkt)) };
+        name.to_str().unwrap_or("?")
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.m.partition
+    }
+
+    /// The offset.
+    pub fn offset(&self) -> i64 {
+        self.m.offset
+    }
+
+    /// The timestamp in milliseconds, when the record has one.
+    pub fn timestamp(&self) -> Option<i64> {
+        use rdkafka::bindings as rd;
+        let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+        // SAFETY: reads the live message; `kind` is valid for the call.
+        let ts = unsafe { rd::rd_kafka_message_timestamp(self.m, &mut kind) };
+        (ts != -1 && kind != rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE).then_some(ts)
+    }
+
+    /// The key; `None` for a null key.
+    pub fn key(&self) -> Option<&[u8]> {
+        // SAFETY: librdkafka's key pointer and length describe bytes owned by the message.
+        unsafe { opt_slice(self.m.key, self.m.key_len) }
+    }
+
+    /// The value; `None` for a null value.
+    pub fn value(&self) -> Option<&[u8]> {
+        // SAFETY: librdkafka's payload pointer and length describe bytes owned by the message.
+        unsafe { opt_slice(self.m.payload, self.m.len) }
+    }
+
+    /// Calls `f` with each header's name and value (`None`: a null value), in order.
+    pub fn for_each_header(&self, mut f: impl FnMut(&[u8], Option<&[u8]>)) {
+        use rdkafka::bindings as rd;
+        let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+        // SAFETY: the headers belong to the live message (parsed on first access, which
+        // only this thread makes); each name is NUL-terminated and each value pointer and
+        // size describe bytes owned by the headers.
+        unsafe {
+            if rd::rd_kafka_message_headers(self.m, &mut hdrs) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                return;
+            }
+            let mut i = 0;
+            loop {
+                let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0usize);
+                if rd::rd_kafka_header_get_all(hdrs, i, &mut name, &mut value, &mut size)
+                    != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                {
+                    return;
+                }
+                f(CStr::from_ptr(name).to_bytes(), opt_slice(value, size));
+                i += 1;
+            }
+        }
+    }
+}
+
+impl Drop for Fetched<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the event is ours (taken from the queue) and destroyed once; the message
+        // it carries is not used afterwards (`m` borrows from `self`).
+        unsafe { rdkafka::bindings::rd_kafka_event_destroy(self.ev.as_ptr()) }
+    }
+}
+
+/// A byte slice from librdkafka's pointer and length; `None` for a null pointer.
+///
+/// # Safety
+/// A non-null `p` must point to `len` readable bytes that outlive `'a`.
+unsafe fn opt_slice<'a>(p: *const std::ffi::c_void, len: usize) -> Option<&'a [u8]> {
+    (!p.is_null()).then(|| std::slice::from_raw_parts(p as *const u8, len))
+}
+
+/// A copy of a partition list owned by an event (topic, partition, offset, leader epoch:
+/// what an assignment uses), for the context's callbacks that take a `TopicPartitionList`.
+///
+/// # Safety
+/// `list` is null or a live partition list.
+unsafe fn copy_list(list: *const rdkafka::bindings::rd_kafka_topic_partition_list_t) -> rdkafka::TopicPartitionList {
+    use rdkafka::bindings as rd;
+    let copy = rdkafka::TopicPartitionList::new();
+    if let Some(l) = list.as_ref() {
+        for i in 0..l.cnt.max(0) as usize {
+            let e = l.elems.add(i);
+            let c = rd::rd_kafka_topic_partition_list_add(copy.ptr(), (*e).topic, (*e).partition);
+            (*c).offset = (*e).offset;
+            (*c).err = (*e).err;
+            rd::rd_kafka_topic_partition_set_leader_epoch(c, rd::rd_kafka_topic_partition_get_leader_epoch(e));
+        }
+    }
+    copy
 }
 
 impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
     /// Wraps a consumer.
     pub fn new(inner: rdkafka::consumer::BaseConsumer<C>) -> Self {
-        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), abandoned: false }
+        use rdkafka::consumer::Consumer;
+        let rk = inner.client().native_ptr();
+        // SAFETY: new references to the live client's queues (the consumer queue exists once
+        // a group id is set; else the main queue, as rust-rdkafka's poll uses); released in
+        // `release_queue`, before the client goes.
+        let queue = unsafe {
+            let q = rdkafka::bindings::rd_kafka_queue_get_consumer(rk);
+            if q.is_null() { rdkafka::bindings::rd_kafka_queue_get_main(rk) } else { q }
+        };
+        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), queue, abandoned: false }
+    }
+
+    fn release_queue(&mut self) {
+        if !self.queue.is_null() {
+            // SAFETY: our own reference, released once (nulled here).
+            unsafe { rdkafka::bindings::rd_kafka_queue_destroy(self.queue) };
+            self.queue = std::ptr::null_mut();
+        }
+    }
+
+    /// Polls the consumer's queue once, waiting at most `timeout_ms` for an event: a record is
+    /// returned as it lies in librdkafka's buffers; any other event is served as rust-rdkafka's
+    /// `BaseConsumer::poll` serves it (the context's rebalance, commit, statistics, error and
+    /// log callbacks). Unlike that poll, no clock is read and nothing is allocated per record.
+    pub fn poll_record(&self, timeout_ms: i32) -> Polled<'_> {
+        use rdkafka::bindings as rd;
+        use rd::rd_kafka_resp_err_t as E;
+        use rdkafka::consumer::Consumer;
+        use rdkafka::error::KafkaError;
+        assert!(!self.abandoned && !self.queue.is_null(), "consumer polled after its close");
+        let ctx = self.inner.context();
+        // SAFETY: polls our live queue reference; an event returned is ours: it is either
+        // handed to `Fetched` (which destroys it) or destroyed below after it was served.
+        // Partition lists, strings and messages read from it are owned by the event and used
+        // only before it is destroyed (lists are copied for the callbacks).
+        unsafe {
+            let Some(ev) = std::ptr::NonNull::new(rd::rd_kafka_queue_poll(self.queue, timeout_ms)) else {
+                return Polled::Nothing;
+            };
+            let e = ev.as_ptr();
+            let polled = match rd::rd_kafka_event_type(e) {
+                rd::RD_KAFKA_EVENT_FETCH => {
+                    let m = rd::rd_kafka_event_message_next(e);
+                    match m.as_ref() {
+                        None => Polled::Served,
+                        Some(m) if m.err == E::RD_KAFKA_RESP_ERR_NO_ERROR => return Polled::Record(Fetched { ev, m }),
+                        Some(m) if m.err == E::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
+                            Polled::Failed(KafkaError::PartitionEOF(m.partition))
+                        }
+                        Some(m) => Polled::Failed(KafkaError::MessageConsumption(m.err.into())),
+                    }
+                }
+                rd::RD_KAFKA_EVENT_REBALANCE => {
+                    let err = rd::rd_kafka_event_error(e);
+                    if err == E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS || err == E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                        let mut list = copy_list(rd::rd_kafka_event_topic_partition_list(e));
+                        ctx.rebalance(&self.inner, err, &mut list);
+                    } else {
+                        tracing::warn!("invalid rebalance event: {}", rdkafka_err_name(err as i32));
+                    }
+                    Polled::Served
+                }
+                rd::RD_KAFKA_EVENT_OFFSET_COMMIT => {
+                    let err = rd::rd_kafka_event_error(e);
+                    let result = if err == E::RD_KAFKA_RESP_ERR_NO_ERROR { Ok(()) } else { Err(KafkaError::ConsumerCommit(err.into())) };
+                    ctx.commit_callback(result, &copy_list(rd::rd_kafka_event_topic_partition_list(e)));
+                    Polled::Served
+                }
+                rd::RD_KAFKA_EVENT_STATS => {
+                    ctx.stats_raw(CStr::from_ptr(rd::rd_kafka_event_stats(e)).to_bytes());
+                    Polled::Served
+                }
+                rd::RD_KAFKA_EVENT_ERROR => {
+                    let err = rd::rd_kafka_event_error(e);
+                    let reason = CStr::from_ptr(rd::rd_kafka_event_error_string(e)).to_string_lossy();
+                    ctx.error(KafkaError::Global(err.into()), reason.trim());
+                    if err == E::RD_KAFKA_RESP_ERR_NO_ERROR {
+                        Polled::Served
+                    } else if err == E::RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        let tp = rd::rd_kafka_event_topic_partition(e);
+                        let partition = tp.as_ref().map_or(-1, |tp| tp.partition);
+                        if !tp.is_null() {
+                            rd::rd_kafka_topic_partition_destroy(tp);
+                        }
+                        Polled::Failed(KafkaError::PartitionEOF(partition))
+                    } else if rd::rd_kafka_event_error_is_fatal(e) != 0 {
+                        Polled::Failed(KafkaError::MessageConsumptionFatal(err.into()))
+                    } else {
+                        Polled::Failed(KafkaError::MessageConsumption(err.into()))
+                    }
+                }
+                rd::RD_KAFKA_EVENT_LOG => {
+                    let (mut fac, mut text, mut level) = (std::ptr::null(), std::ptr::null(), 0);
+                    if rd::rd_kafka_event_log(e, &mut fac, &mut text, &mut level) == 0 {
+                        use rdkafka::config::RDKafkaLogLevel as L;
+                        let level = [L::Emerg, L::Alert, L::Critical, L::Error, L::Warning, L::Notice, L::Info, L::Debug]
+                            [level.clamp(0, 7) as usize];
+                        let fac = CStr::from_ptr(fac).to_string_lossy();
+                        let text = CStr::from_ptr(text).to_string_lossy();
+                        ctx.log(level, fac.trim(), text.trim());
+                    }
+                    Polled::Served
+                }
+                other => {
+                    // (OAuth token refresh events are only raised for contexts that refresh
+                    // tokens themselves, which the bridge's do not: `C::ENABLE_REFRESH_OAUTH_TOKEN`)
+                    let name = CStr::from_ptr(rd::rd_kafka_event_name(e)).to_string_lossy();
+                    tracing::warn!("ignored event '{name}' ({other}) on consumer poll");
+                    Polled::Served
+                }
+            };
+            rd::rd_kafka_event_destroy(e);
+            polled
+        }
     }
 
     /// Leaves the group within `timeout` when `reachable`; returns `false` when that was not
@@ -218,6 +468,7 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
         if self.abandoned {
             return false;
         }
+        self.release_queue();
         let deadline = std::time::Instant::now() + timeout;
         if reachable && self.inner.close_queue().is_ok() {
             while std::time::Instant::now() < deadline {
@@ -251,6 +502,7 @@ impl<C: rdkafka::consumer::ConsumerContext> std::ops::Deref for ClosableConsumer
 
 impl<C: rdkafka::consumer::ConsumerContext> Drop for ClosableConsumer<C> {
     fn drop(&mut self) {
+        self.release_queue();
         if !self.abandoned {
             // SAFETY: dropped exactly once, here, and only when not destroyed natively.
             unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) }
