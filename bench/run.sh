@@ -16,8 +16,11 @@
 #                             2-core VM spread widely: more rounds, steadier totals)
 #   BENCH_SIZES="100 1024 102400"   record (value) sizes in bytes
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
-#   BENCH_MB=64               megabytes per throughput / consume run ...
+#   BENCH_MB=64               megabytes per throughput (produce) run ...
 #   BENCH_RECORDS=200000      ... but at most this many records
+#   BENCH_CONSUME_MB=300      megabytes per consume run ... (a consume run takes a fraction
+#   BENCH_CONSUME_RECORDS=1000000  of a second per 100 MB: shorter runs measure mostly the
+#                             first fetches' round trips, not the steady state)
 #   BENCH_COMMIT_EVERY=500    bridge consumer: ConsumerCommit every N records (a batch's end)
 #   BENCH_COMMIT_INTERVAL_MS=1000  ... which sends offsets at most once per this many ms
 #                             (host:CommitIntervalMs: the Inbound adapter's default)
@@ -42,6 +45,8 @@ SIZES="${BENCH_SIZES:-100 1024 102400}"
 CONFIRMED="${BENCH_CONFIRMED:-1000}"
 MB="${BENCH_MB:-64}"
 MAX_RECORDS="${BENCH_RECORDS:-200000}"
+CONSUME_MB="${BENCH_CONSUME_MB:-300}"
+CONSUME_MAX_RECORDS="${BENCH_CONSUME_RECORDS:-1000000}"
 COMMIT_EVERY="${BENCH_COMMIT_EVERY:-500}"
 COMMIT_INTERVAL_MS="${BENCH_COMMIT_INTERVAL_MS:-1000}"
 CALLS="${BENCH_CALLS:-1000000}"
@@ -161,9 +166,9 @@ run_side() { # run_side <name> <bridge|raw|python> <workload args...>: one side 
     fi
 }
 
-records_for() { # records_for <size>: BENCH_MB megabytes, at most BENCH_RECORDS
-    local n=$(( MB * 1000000 / $1 ))
-    (( n > MAX_RECORDS )) && n=$MAX_RECORDS
+records_for() { # records_for <size> [MB] [max records]: BENCH_MB megabytes, at most BENCH_RECORDS
+    local n=$(( ${2:-$MB} * 1000000 / $1 )) max=${3:-$MAX_RECORDS}
+    (( n > max )) && n=$max
     (( n < 1 )) && n=1
     echo "$n"
 }
@@ -227,7 +232,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 for size in $SIZES; do
-    n="$(records_for "$size")"
+    n="$(records_for "$size" "$CONSUME_MB" "$CONSUME_MAX_RECORDS")"
     topic="bench-consume-$size"
     log "pre-filling $topic with $n records of $size bytes"
     run "fill-$size" "$BENCH" --workload fill --topic "$topic" --size "$size" --records "$n" --label fill
@@ -294,6 +299,8 @@ KAFKA_JAR="$(find "$KAFKA_TEST_LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' -print
     echo "confirmed=$CONFIRMED"
     echo "mb=$MB"
     echo "max_records=$MAX_RECORDS"
+    echo "consume_mb=$CONSUME_MB"
+    echo "consume_max_records=$CONSUME_MAX_RECORDS"
     echo "commit_every=$COMMIT_EVERY"
     echo "commit_interval_ms=$COMMIT_INTERVAL_MS"
     echo "calls=$CALLS"

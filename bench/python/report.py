@@ -470,8 +470,9 @@ all CPUs (then the larger user is named); *broker* when the broker alone used â‰
 (round trips, linger, fsync â€” no CPU was the limit). On a machine this small, a saturated broker hides the
 client's cost: read the CPU/rec ratio there.
 
-Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput and consume runs
-{meta.get('mb')} MB or at most {int(meta.get('max_records', 0)):,} records each.
+Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput runs
+{meta.get('mb')} MB or at most {int(meta.get('max_records', 0)):,} records each; consume runs
+{meta.get('consume_mb', meta.get('mb'))} MB or at most {int(meta.get('consume_max_records', meta.get('max_records', 0))):,} records each.
 
 ## Goals (issue 5)
 
