@@ -447,9 +447,10 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
                     }
                     Polled::Served
                 }
+                // Consumed unserved, as rust-rdkafka does for a context that does not refresh
+                // OAuth tokens itself (`C::ENABLE_REFRESH_OAUTH_TOKEN`; the bridge's do not).
+                rd::RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH => Polled::Served,
                 other => {
-                    // (OAuth token refresh events are only raised for contexts that refresh
-                    // tokens themselves, which the bridge's do not: `C::ENABLE_REFRESH_OAUTH_TOKEN`)
                     let name = CStr::from_ptr(rd::rd_kafka_event_name(e)).to_string_lossy();
                     tracing::warn!("ignored event '{name}' ({other}) on consumer poll");
                     Polled::Served
