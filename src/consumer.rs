@@ -672,6 +672,9 @@ pub struct Consumer {
     last_commit: Mutex<Option<Instant>>,
     inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
+    /// The current record when it was copied out of librdkafka's buffer (a record polled
+    /// alone, or kept for a dead letter); else a batch's cut record is kept in place by
+    /// `inner` ([`crate::boundary::sys::ClosableConsumer::keep`]). At most one of them is set.
     current: Mutex<Option<Arc<ConsumedRecord>>>,
     /// The buffers of the last current record once nothing else uses it, for the next one.
     spare: Mutex<Option<ConsumedRecord>>,
@@ -907,9 +910,10 @@ impl Consumer {
             // (the loop leaves room for any header and topic: the frame always fits)
             let whole = wire::encode_record_frame(&view, capacity - out.len(), out).is_some_and(|f| f.whole);
             last_frame = out.len() - starts[*len];
-            let owned = (!whole || keep_all).then(|| Arc::new(view.to_owned_record_in(self.spare.lock().take())));
+            // (a copy for a possible dead letter; else a record is only read in place)
+            let owned = keep_all.then(|| Arc::new(view.to_owned_record_in(self.spare.lock().take())));
             if self.options.at_least_once {
-                self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone().filter(|_| keep_all));
+                self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone());
             }
             match records.get_mut(*len) {
                 Some(r) => {
@@ -920,12 +924,17 @@ impl Consumer {
                 None => records.push((view.topic.to_owned(), view.partition, view.offset)),
             }
             *len += 1;
+            if !whole {
+                // The current record, its missing fields read with the ReadField entries:
+                // kept where it lies in librdkafka's buffer, not copied out first.
+                match owned {
+                    Some(rec) => *self.current.lock() = Some(rec),
+                    None => self.inner.keep(m),
+                }
+                break;
+            }
             if !same_topic {
                 topic_holder = Some(m);
-            }
-            if !whole {
-                *self.current.lock() = owned;
-                break;
             }
         }
         if self.options.at_least_once && *len > 0 && rebalances.load(std::sync::atomic::Ordering::Acquire) != rebalanced_before {
@@ -962,6 +971,7 @@ impl Consumer {
         if !keep[*len - 1] {
             // the batch's last record may be the current one (fields left out): gone too
             *self.current.lock() = None;
+            self.inner.release_kept();
         }
         self.context().info(&format!(
             "{} record(s) of partitions revoked during the poll were not handed out (the new owner delivers them)",
@@ -1060,6 +1070,7 @@ impl Consumer {
     /// holds it (a record kept for a possible dead letter is) and they are not too large.
     fn release_current(&self) {
         const SPARE_MAX: usize = 4 << 20;
+        self.inner.release_kept();
         let Some(cur) = self.current.lock().take() else { return };
         if let Ok(rec) = Arc::try_unwrap(cur) {
             let size = rec.value.as_ref().map_or(0, Vec::capacity) + rec.key.as_ref().map_or(0, Vec::capacity) + rec.headers_blob.capacity();
@@ -1069,11 +1080,21 @@ impl Consumer {
         }
     }
 
+    /// Runs `f` on the current (last polled) record; `None` when there is none.
+    fn current_view<T>(&self, f: impl FnOnce(&RecordView<'_>) -> T) -> Option<T> {
+        if let Some(rec) = self.current.lock().clone() {
+            return Some(f(&rec.view()));
+        }
+        let with_headers = self.options.reads_headers();
+        self.inner.with_kept(|m| {
+            let mut headers = Vec::new();
+            f(&RecordView::of_message_in(m, m.topic(), &mut headers, with_headers))
+        })
+    }
+
     /// Runs `f` on the current (last polled) record.
-    pub fn with_current<T>(&self, f: impl FnOnce(&ConsumedRecord) -> Result<T>) -> Result<T> {
-        let cur = self.current.lock().clone();
-        let rec = cur.ok_or_else(|| BridgeError::no_record("no current record: poll first"))?;
-        f(&rec)
+    pub fn with_current<T>(&self, f: impl FnOnce(&RecordView<'_>) -> Result<T>) -> Result<T> {
+        self.current_view(f).unwrap_or_else(|| Err(BridgeError::no_record("no current record: poll first")))
     }
 
     /// Acknowledges a record as processed. Without AtLeastOnce there is nothing to track.
@@ -1093,11 +1114,12 @@ impl Consumer {
         if outcome == 0 {
             return Ok(None);
         }
-        let cur = self.current.lock().clone();
-        let rec = cur.ok_or_else(|| BridgeError::no_record("no current record to settle: poll first"))?;
+        let (topic, partition, offset) = self
+            .current_view(|r| (r.topic.to_owned(), r.partition, r.offset))
+            .ok_or_else(|| BridgeError::no_record("no current record to settle: poll first"))?;
         match outcome {
-            1 => self.ack(&rec.topic, rec.partition, rec.offset).map(|_| None),
-            2 => self.nack(&rec.topic, rec.partition, rec.offset, error).map(Some),
+            1 => self.ack(&topic, partition, offset).map(|_| None),
+            2 => self.nack(&topic, partition, offset, error).map(Some),
             _ => Err(BridgeError::bad_argument(format!("outcome {outcome} is not 0 (none), 1 (ok) or 2 (failed)"))),
         }
     }

@@ -95,6 +95,16 @@ impl<'a> RecordView<'a> {
         }
     }
 
+    /// The bytes of a field by number ([`wire::field`]); null reads as empty.
+    pub fn field(&self, field: i32) -> Result<&'a [u8]> {
+        match field {
+            wire::field::KEY => Ok(self.key.unwrap_or_default()),
+            wire::field::VALUE => Ok(self.value.unwrap_or_default()),
+            wire::field::HEADERS => Ok(self.headers),
+            _ => Err(BridgeError::bad_argument(format!("unknown field number {field} (1 key, 2 value, 3 headers)"))),
+        }
+    }
+
     /// Copies the record out of the borrowed buffers into `spare`'s buffers (a record no
     /// longer used), so that a large value is copied into memory already mapped rather than
     /// a fresh allocation the allocator may have to fault in page by page.
@@ -164,12 +174,7 @@ impl ConsumedRecord {
 
     /// The bytes of a field by number ([`wire::field`]); null reads as empty.
     pub fn field(&self, field: i32) -> Result<&[u8]> {
-        match field {
-            wire::field::KEY => Ok(self.key.as_deref().unwrap_or_default()),
-            wire::field::VALUE => Ok(self.value.as_deref().unwrap_or_default()),
-            wire::field::HEADERS => Ok(&self.headers_blob),
-            _ => Err(BridgeError::bad_argument(format!("unknown field number {field} (1 key, 2 value, 3 headers)"))),
-        }
+        self.view().field(field)
     }
 }
 

@@ -588,6 +588,46 @@ fn headers_are_handed_out_unless_the_host_turns_them_off() {
     }
 }
 
+/// A record too large for the batch reply ends its batch; its fields left out are read with
+/// the ReadField entries, in chunks or as one long string, from where it lies in librdkafka's
+/// buffer (or from its copy, kept when a dead-letter topic is set) and come whole. After the
+/// next batch call it is no longer the current record.
+#[test]
+fn a_record_cut_from_its_batch_is_read_whole_with_either_transfer() {
+    use support::client::Transfer;
+    let k = Broker::from_env();
+    let mut b = support::bridge();
+    let topic = unique("cut");
+    create_topic(&k.bootstrap, &topic, 1);
+    let mut big = rec(&topic, 0, "");
+    big.key = Some(b"key-1".to_vec());
+    big.value = Some((0..150 * 1024).map(|i| (i * 7 % 251) as u8).collect());
+    big.headers = vec![("h1".into(), Some(vec![b'x'; 40 * 1024])), ("h2".into(), None)];
+    produce(&b, &k, &[big.clone(), rec(&topic, 0, "after")]);
+    let dlt = unique("cut-dlt");
+    for (transfer, dead_letters) in [(Transfer::Chunks, false), (Transfer::Long, false), (Transfer::Long, true)] {
+        b.transfer = transfer;
+        let mut extra = vec![("host:Headers", "1")];
+        if dead_letters {
+            extra.extend([("host:DeadLetterTopic", dlt.as_str()), ("host:MaxAttempts", "3")]);
+        }
+        let c = consumer(&b, &k, &unique("g"), &topic, &extra);
+        let what = format!("{transfer:?}, dead letters {dead_letters}");
+        let got = first_batch(&b, c, 10);
+        assert_eq!(got.len(), 1, "{what}: the large record ends its batch");
+        assert_eq!((got[0].key.as_ref(), got[0].value.as_ref()), (big.key.as_ref(), big.value.as_ref()), "{what}");
+        assert_eq!(got[0].headers, big.headers, "{what}");
+        assert!(got[0].calls > 1, "{what}: fields were read with ReadField");
+        let (_, next) = b.batch(c, "1", &[], 10, 5000).unwrap();
+        assert_eq!(next.iter().map(text).collect::<Vec<_>>(), ["after"], "{what}");
+        let e = b.call("ConsumerReadField", &[c.into(), 2.into(), 0i64.into()]).unwrap_err();
+        assert_eq!(e.name, "BRIDGE_NO_RECORD", "{what}: {e}");
+        b.batch(c, "1", &[], 0, 0).unwrap();
+        assert_eq!(b.commit(c).unwrap(), 1, "{what}");
+        b.consumer_close(c).unwrap();
+    }
+}
+
 /// Wrong batch outcomes are refused and change nothing; "not processed" brings the same
 /// records back without a backoff.
 #[test]

@@ -205,6 +205,9 @@ pub struct ClosableConsumer<C: rdkafka::consumer::ConsumerContext> {
     /// group's queue, or the main queue without a group), for [`Self::poll_record`]; null
     /// once released (before the close).
     queue: *mut rdkafka::bindings::rd_kafka_queue_t,
+    /// A polled record kept as it lies in librdkafka's buffer ([`Self::keep`]); released
+    /// before the client goes.
+    kept: parking_lot::Mutex<Option<Fetched<'static>>>,
     abandoned: bool,
 }
 
@@ -353,10 +356,33 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
             let q = rdkafka::bindings::rd_kafka_queue_get_consumer(rk);
             if q.is_null() { rdkafka::bindings::rd_kafka_queue_get_main(rk) } else { q }
         };
-        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), queue, abandoned: false }
+        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), queue, kept: parking_lot::Mutex::new(None), abandoned: false }
+    }
+
+    /// Keeps a polled record (in place of any kept before) until [`Self::release_kept`] or
+    /// the close, so that its fields can still be read without copying it out first.
+    pub fn keep(&self, m: Fetched<'_>) {
+        let m = std::mem::ManuallyDrop::new(m);
+        // SAFETY: the event (and the message it carries) stays valid until destroyed, which
+        // the returned value does once, on drop (`m` is not dropped). It is only kept in
+        // `self.kept`, which is emptied before the client is closed or destroyed
+        // (`close_within`, Drop), so the 'static lifetime never outlives the client.
+        let kept = unsafe { Fetched { ev: m.ev, m: &*(m.m as *const rdkafka::bindings::rd_kafka_message_t) } };
+        *self.kept.lock() = Some(kept);
+    }
+
+    /// Runs `f` on the kept record; `None` when no record is kept.
+    pub fn with_kept<T>(&self, f: impl FnOnce(&Fetched<'_>) -> T) -> Option<T> {
+        self.kept.lock().as_ref().map(f)
+    }
+
+    /// Drops the kept record, if any.
+    pub fn release_kept(&self) {
+        drop(self.kept.lock().take());
     }
 
     fn release_queue(&mut self) {
+        self.release_kept();
         if !self.queue.is_null() {
             // SAFETY: our own reference, released once (nulled here).
             unsafe { rdkafka::bindings::rd_kafka_queue_destroy(self.queue) };
