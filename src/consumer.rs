@@ -448,6 +448,9 @@ pub struct ConsumerCtx {
     /// Counts the rebalances served (revocations and assignments): a batch polled while it
     /// did not move needs no check for records of revoked partitions.
     rebalances: std::sync::atomic::AtomicU64,
+    /// The partitions revoked or assigned by the rebalances served since a batch began (its
+    /// records are tracked when the batch is complete: those of these partitions are not).
+    touched: Mutex<Vec<Tp>>,
     /// Whether a partition may be paused for a redelivery backoff (set and cleared with the
     /// tracker locked): the polls that fill a batch look at the tracker only then.
     paused_any: std::sync::atomic::AtomicBool,
@@ -462,6 +465,9 @@ const _: () = assert!(!<ConsumerCtx as rdkafka::client::ClientContext>::ENABLE_R
 impl ConsumerContext for ConsumerCtx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Rebalance::Revoke(tpl) | Rebalance::Assign(tpl) = rebalance {
+            self.touched.lock().extend(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())));
+        }
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
@@ -715,6 +721,7 @@ impl Consumer {
             commit_timeout: options.commit_timeout,
             closing: std::sync::atomic::AtomicBool::new(false),
             rebalances: std::sync::atomic::AtomicU64::new(0),
+            touched: Mutex::new(Vec::new()),
             paused_any: std::sync::atomic::AtomicBool::new(false),
         };
         for w in warnings {
@@ -876,8 +883,12 @@ impl Consumer {
         starts.clear();
         let keep_all = self.options.keeps_records();
         let with_headers = self.options.reads_headers();
-        let rebalances = &self.inner.context().rebalances;
-        let rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
+        let ctx = self.inner.context();
+        let rebalances = &ctx.rebalances;
+        let mut rebalanced_before = rebalances.load(std::sync::atomic::Ordering::Acquire);
+        ctx.touched.lock().clear();
+        // Records kept for a possible dead letter, by batch position (only with one).
+        let mut copies: Vec<Option<Arc<ConsumedRecord>>> = Vec::new();
         let mut wait = timeout;
         let mut last_frame = 0;
         // A message of the last topic seen (its name is in `topic_name`), kept alive so that
@@ -900,6 +911,15 @@ impl Consumer {
                 Err(e) => return Err(e),
             };
             wait = Duration::ZERO;
+            if *len == 0 {
+                // Rebalances served while waiting for the first record concern no record of
+                // this batch.
+                let now = rebalances.load(std::sync::atomic::Ordering::Acquire);
+                if now != rebalanced_before {
+                    rebalanced_before = now;
+                    ctx.touched.lock().clear();
+                }
+            }
             let same_topic = topic_holder.as_ref().is_some_and(|h| h.topic_handle() == m.topic_handle());
             if !same_topic {
                 topic_name.clear();
@@ -912,8 +932,8 @@ impl Consumer {
             last_frame = out.len() - starts[*len];
             // (a copy for a possible dead letter; else a record is only read in place)
             let owned = keep_all.then(|| Arc::new(view.to_owned_record_in(self.spare.lock().take())));
-            if self.options.at_least_once {
-                self.acks().lock().track(view.topic, view.partition, view.offset, owned.clone());
+            if keep_all {
+                copies.push(owned.clone());
             }
             match records.get_mut(*len) {
                 Some(r) => {
@@ -937,8 +957,23 @@ impl Consumer {
                 topic_holder = Some(m);
             }
         }
-        if self.options.at_least_once && *len > 0 && rebalances.load(std::sync::atomic::Ordering::Acquire) != rebalanced_before {
-            self.drop_revoked(records, len, starts, out);
+        if self.options.at_least_once && *len > 0 {
+            // Tracked now, under one lock. A poll that serves a rebalance brings no record and
+            // ends the batch, so a rebalance since the first record was served after every
+            // record of the batch was polled: those of the partitions it revoked or assigned
+            // are not tracked (as if tracked and then forgotten by it) and are taken out.
+            let rebalanced = rebalances.load(std::sync::atomic::Ordering::Acquire) != rebalanced_before;
+            let touched = if rebalanced { std::mem::take(&mut *ctx.touched.lock()) } else { Vec::new() };
+            let mut acks = self.acks().lock();
+            for (i, (t, p, o)) in records[..*len].iter().enumerate() {
+                if !(rebalanced && touched.iter().any(|(tt, tp)| tt == t && tp == p)) {
+                    acks.track(t, *p, *o, copies.get(i).cloned().flatten());
+                }
+            }
+            drop(acks);
+            if rebalanced {
+                self.drop_revoked(records, len, starts, out);
+            }
         }
         Ok(*len)
     }
