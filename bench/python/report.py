@@ -507,8 +507,9 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
   of each. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
   value's bytes, while the bridge brings each into the reply (the first read of bytes that the
   fetch thread wrote on the other core) and the host copies the reply into its own string, as
-  IRIS does. A 100 KiB value does not fit a reply: it is copied into the current record and
-  read from there with `ConsumerReadFieldLong`, one copy more.{per_call_1k}
+  IRIS does. A 100 KiB value does not fit a reply: the record ends its batch, stays where it
+  lies in librdkafka's buffer, and `ConsumerReadFieldLong` copies the value from there into
+  the host's long string.{per_call_1k}
 * **Spread.** Single runs on this 2-core virtual machine moved by up to {max_spread} in this
   report (the *round spread* column), and a row near its goal passes in one run and misses in
   the next; the
