@@ -139,7 +139,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 
 /// Appends `n` in decimal and a comma (a frame number).
 fn push_num(out: &mut Vec<u8>, n: i64) {
-    let mut nums = Numbers::<21>::new();
+    let mut nums = Numbers::<[u8; 21]>::new();
     nums.push(n);
     out.extend_from_slice(nums.as_bytes());
 }
@@ -147,68 +147,72 @@ fn push_num(out: &mut Vec<u8>, n: i64) {
 /// Frame numbers (`n,`) built on the stack, `N` bytes at most (21 per number), so that a
 /// frame header is appended with one copy. 13-digit timestamps and growing offsets are in
 /// every record frame, so they are written four digits per division.
-struct Numbers<const N: usize> {
-    buf: [u8; N],
+struct Numbers<B> {
+    buf: B,
     len: usize,
 }
 
-impl<const N: usize> Numbers<N> {
+impl<const N: usize> Numbers<[u8; N]> {
     fn new() -> Self {
         Numbers { buf: [0; N], len: 0 }
     }
+}
+
+impl<B: AsMut<[u8]> + AsRef<[u8]>> Numbers<B> {
 
     #[inline(always)]
     fn push(&mut self, n: i64) {
         if (0..10).contains(&n) {
             // most frame numbers (partition, inline bits, short lengths) are one digit
-            self.buf[self.len..self.len + 2].copy_from_slice(&[b'0' + n as u8, b',']);
+            self.buf.as_mut()[self.len..self.len + 2].copy_from_slice(&[b'0' + n as u8, b',']);
             self.len += 2;
         } else {
             self.push_digits(n);
         }
     }
 
-    /// Writes the digits backwards into a scratch buffer, four per division, then moves a
-    /// fixed 20 bytes into place (the number and bytes that the next number overwrites; a
-    /// number takes at most 20 bytes and the buffer holds 21 per number, so they fit).
+    /// Writes the digits straight into place, backwards from the last, four per division (the
+    /// digit count is known first). Not through a scratch buffer moved into place afterwards:
+    /// a wide load of bytes just written by narrow stores stalls the CPU until those stores
+    /// retire (no store-to-load forwarding), which cost more than the digits themselves.
     fn push_digits(&mut self, n: i64) {
-        let mut tmp = [0u8; 40];
-        let mut i = 20;
         let mut v = n.unsigned_abs();
+        let start = self.len + usize::from(n < 0);
+        let end = start + v.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let buf = &mut self.buf.as_mut()[self.len..=end];
+        let (start, mut i) = (start - self.len, end - self.len);
+        if n < 0 {
+            buf[0] = b'-';
+        }
+        buf[i] = b',';
         while v >= 10_000 {
             let r = (v % 10_000) as usize;
             v /= 10_000;
             let (hi, lo) = (r / 100 * 2, r % 100 * 2);
-            tmp[i - 4..i - 2].copy_from_slice(&DIGIT_PAIRS[hi..hi + 2]);
-            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
+            buf[i - 4..i - 2].copy_from_slice(&DIGIT_PAIRS[hi..hi + 2]);
+            buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
             i -= 4;
         }
         let mut v = v as usize;
         if v >= 100 {
             let lo = v % 100 * 2;
             v /= 100;
-            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
+            buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[lo..lo + 2]);
             i -= 2;
         }
         if v >= 10 {
-            tmp[i - 2..i].copy_from_slice(&DIGIT_PAIRS[v * 2..v * 2 + 2]);
+            buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[v * 2..v * 2 + 2]);
             i -= 2;
         } else {
             i -= 1;
-            tmp[i] = b'0' + v as u8;
+            buf[i] = b'0' + v as u8;
         }
-        if n < 0 {
-            i -= 1;
-            tmp[i] = b'-';
-        }
-        let digits = 20 - i;
-        self.buf[self.len..self.len + 20].copy_from_slice(&tmp[i..i + 20]);
-        self.buf[self.len + digits] = b',';
-        self.len += digits + 1;
+        debug_assert_eq!(i, start);
+        self.len = end + 1;
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.buf.as_ref()[..self.len]
     }
 }
 
@@ -223,6 +227,9 @@ pub trait FrameOut {
     }
     /// Appends `bytes`; the writer keeps within the capacity it was given.
     fn put(&mut self, bytes: &[u8]);
+    /// Lets `f` write up to `max` bytes in place after what is written; keeps the count it
+    /// returns.
+    fn put_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize);
     /// The written bytes.
     fn written_mut(&mut self) -> &mut [u8];
     /// Keeps the first `len` written bytes.
@@ -235,6 +242,12 @@ impl FrameOut for Vec<u8> {
     }
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+    fn put_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) {
+        let len = self.len();
+        self.resize(len + max, 0);
+        let used = f(&mut self[len..]);
+        self.truncate(len + used);
     }
     fn written_mut(&mut self) -> &mut [u8] {
         self
@@ -265,6 +278,10 @@ impl FrameOut for SliceOut<'_> {
         let end = self.len + bytes.len();
         self.buf[self.len..end].copy_from_slice(bytes);
         self.len = end;
+    }
+    fn put_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) {
+        let used = f(&mut self.buf[self.len..self.len + max]);
+        self.len += used.min(max);
     }
     fn written_mut(&mut self) -> &mut [u8] {
         &mut self.buf[..self.len]
@@ -301,8 +318,7 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
             whole = false;
         }
     }
-    let mut header = Numbers::<FRAME_HEADER_MAX>::new();
-    for n in [
+    let numbers = [
         rec.partition as i64,
         rec.offset,
         rec.timestamp.unwrap_or(-1),
@@ -311,13 +327,23 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
         rec.value.map_or(-1, |v| v.len() as i64),
         headers_len as i64,
         inline as i64,
-    ] {
-        header.push(n);
+    ];
+    if capacity >= FRAME_HEADER_MAX + rec.topic.len() {
+        // The header's digits go straight into place: built elsewhere and copied, they would
+        // be read back right after their narrow stores, which stalls the CPU.
+        out.put_with(FRAME_HEADER_MAX, |tail| {
+            let mut header = Numbers { buf: tail, len: 0 };
+            numbers.iter().for_each(|&n| header.push(n));
+            header.len
+        });
+    } else {
+        let mut header = Numbers::<[u8; FRAME_HEADER_MAX]>::new();
+        numbers.iter().for_each(|&n| header.push(n));
+        if header.as_bytes().len() + rec.topic.len() > capacity {
+            return None;
+        }
+        out.put(header.as_bytes());
     }
-    if header.as_bytes().len() + rec.topic.len() > capacity {
-        return None;
-    }
-    out.put(header.as_bytes());
     out.put(rec.topic.as_bytes());
     if inline & field::inline_bit(field::KEY) != 0 {
         out.put(rec.key.unwrap_or_default());
@@ -505,10 +531,20 @@ mod tests {
             x ^= x << 17;
             probe.push(x >> (x & 63).max(1));
         }
-        for n in probe.iter().copied().chain(probe.iter().map(|n| n.saturating_neg())) {
+        for p in 0..19 {
+            probe.extend([10i64.pow(p) - 1, 10i64.pow(p), 10i64.pow(p) + 1]);
+        }
+        let all: Vec<i64> = probe.iter().copied().chain(probe.iter().map(|n| n.saturating_neg())).collect();
+        for &n in &all {
             let mut out = Vec::new();
             push_num(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), format!("{n},"));
+        }
+        // eight to a frame header, the longest ones included
+        for chunk in all.chunks(8).chain([&[i64::MIN; 8][..]]) {
+            let mut header = Numbers::<[u8; FRAME_HEADER_MAX]>::new();
+            chunk.iter().for_each(|&n| header.push(n));
+            assert_eq!(std::str::from_utf8(header.as_bytes()).unwrap(), chunk.iter().map(|n| format!("{n},")).collect::<String>());
         }
     }
 
