@@ -449,7 +449,8 @@ pub struct ConsumerCtx {
     /// did not move needs no check for records of revoked partitions.
     rebalances: std::sync::atomic::AtomicU64,
     /// The partitions revoked or assigned by the rebalances served since a batch began (its
-    /// records are tracked when the batch is complete: those of these partitions are not).
+    /// records are tracked when the batch is complete: those of these partitions are not);
+    /// cleared by every poll.
     touched: Mutex<Vec<Tp>>,
     /// Whether a partition may be paused for a redelivery backoff (set and cleared with the
     /// tracker locked): the polls that fill a batch look at the tracker only then.
@@ -855,6 +856,9 @@ impl Consumer {
     /// in time.
     pub fn poll<T>(&self, timeout: Duration, f: impl FnOnce(Option<&ConsumedRecord>) -> T) -> Result<T> {
         self.release_current();
+        // (tracked at once here: the partitions rebalances touched are not needed, and a host
+        // that only polls records one at a time must not collect them for ever)
+        self.inner.context().touched.lock().clear();
         let Some(m) = self.next_message(timeout)? else { return Ok(f(None)) };
         let mut headers = Vec::new();
         let view = RecordView::of_message(&m, &mut headers, self.options.reads_headers());
