@@ -466,12 +466,13 @@ const _: () = assert!(!<ConsumerCtx as rdkafka::client::ClientContext>::ENABLE_R
 impl ConsumerContext for ConsumerCtx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        if let Rebalance::Revoke(tpl) | Rebalance::Assign(tpl) = rebalance {
-            self.touched.lock().extend(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())));
-        }
+        let tps: Vec<Tp> = match rebalance {
+            Rebalance::Revoke(tpl) | Rebalance::Assign(tpl) => tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect(),
+            Rebalance::Error(_) => Vec::new(),
+        };
+        self.touched.lock().extend(tps.iter().cloned());
         match rebalance {
-            Rebalance::Revoke(tpl) => {
-                let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+            Rebalance::Revoke(_) => {
                 let closing = self.closing.load(std::sync::atomic::Ordering::Acquire);
                 // what was processed is committed, or kept when it cannot be (below)
                 let commits = self.at_least_once && !closing;
@@ -497,8 +498,7 @@ impl ConsumerContext for ConsumerCtx {
                 drop(acks);
                 self.base.warn(&format!("partitions revoked: {}", describe(&tps)));
             }
-            Rebalance::Assign(tpl) => {
-                let tps: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+            Rebalance::Assign(_) => {
                 let kept = self.acks.lock().take_kept(&tps);
                 if !kept.is_empty() {
                     // Before the fetch starts from the committed offsets.
@@ -1153,14 +1153,14 @@ impl Consumer {
         if outcome == 0 {
             return Ok(None);
         }
-        let (topic, partition, offset) = self
-            .current_view(|r| (r.topic.to_owned(), r.partition, r.offset))
-            .ok_or_else(|| BridgeError::no_record("no current record to settle: poll first"))?;
-        match outcome {
-            1 => self.ack(&topic, partition, offset).map(|_| None),
-            2 => self.nack(&topic, partition, offset, error).map(Some),
+        // (a record kept in librdkafka's buffer exists only without a dead-letter topic: its
+        // nack never sends a dead letter while the buffer is held)
+        self.current_view(|r| match outcome {
+            1 => self.ack(r.topic, r.partition, r.offset).map(|_| None),
+            2 => self.nack(r.topic, r.partition, r.offset, error).map(Some),
             _ => Err(BridgeError::bad_argument(format!("outcome {outcome} is not 0 (none), 1 (ok) or 2 (failed)"))),
-        }
+        })
+        .unwrap_or_else(|| Err(BridgeError::no_record("no current record to settle: poll first")))
     }
 
     /// Reports a record as failed: rewinds its partition for a redelivery after the backoff,
@@ -1347,21 +1347,18 @@ impl Consumer {
     /// nothing assigned, the close raises no such event.
     fn leave_assignment(&self, within: Duration) {
         use rdkafka::consumer::Consumer as _;
-        use std::sync::atomic::Ordering::Acquire;
         let deadline = Instant::now() + within;
-        let rebalances = &self.inner.context().rebalances;
         self.inner.unsubscribe();
         while Instant::now() < deadline {
             // Serve what is queued, a stale rebalance event and the revocation included
             // (records still queued are dropped: they are not tracked and come again to the
             // next owner); then wait while something is still assigned.
-            let before = rebalances.load(Acquire);
-            if self.inner.poll(Duration::ZERO).is_some() || rebalances.load(Acquire) != before {
+            if !matches!(self.inner.poll_record(0), Polled::Nothing) {
                 continue;
             }
             match self.inner.assignment() {
                 Ok(a) if a.count() > 0 => {
-                    let _ = self.inner.poll(Duration::from_millis(100));
+                    let _ = self.inner.poll_record(100);
                 }
                 _ => return,
             }
@@ -1387,7 +1384,7 @@ impl Consumer {
                 if !(settling || r.is_ok() && self.acks().lock().has_kept()) || Instant::now() >= deadline {
                     break;
                 }
-                let _ = self.inner.poll(Duration::from_millis(100));
+                let _ = self.inner.poll_record(100);
                 r = commit_tracked(&self.inner, self.acks(), None, deadline.saturating_duration_since(Instant::now()));
             }
             r

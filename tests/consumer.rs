@@ -424,13 +424,7 @@ fn close_without_at_least_once_commits_only_what_was_handed_out() {
     let b = support::bridge();
     let topic = counted_topic(&b, &k, "prefetch", 300);
     let group = unique("g");
-    let cfg = [
-        ("host:Servers", k.bootstrap.as_str()),
-        ("host:GroupID", group.as_str()),
-        ("host:AutoOffsetReset", "earliest"),
-        ("host:AtLeastOnce", "0"),
-    ];
-    let c = b.consumer_new(&cfg, &topic).unwrap();
+    let c = consumer(&b, &k, &group, &topic, &[("host:AtLeastOnce", "0")]);
     let r = b.poll_until(c, 30_000).unwrap().expect("a record");
     assert_eq!(r.offset, 0);
     std::thread::sleep(Duration::from_millis(500)); // the rest is fetched meanwhile

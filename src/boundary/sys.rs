@@ -109,16 +109,11 @@ unsafe fn commit_event_result(ev: *mut rdkafka::bindings::rd_kafka_event_t) -> (
     let opaque = rd::rd_kafka_event_opaque(ev) as usize;
     let mut err = rd::rd_kafka_event_error(ev);
     if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        let list = rd::rd_kafka_event_topic_partition_list(ev);
-        if !list.is_null() {
-            let l = &*list;
-            for i in 0..l.cnt.max(0) as usize {
-                let e = (*l.elems.add(i)).err;
-                if e != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                    err = e;
-                    break;
-                }
-            }
+        if let Some(e) = list_elems(rd::rd_kafka_event_topic_partition_list(ev))
+            .iter()
+            .find(|e| e.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+            err = e.err;
         }
     }
     rd::rd_kafka_event_destroy(ev);
@@ -324,6 +319,17 @@ unsafe fn opt_slice<'a>(p: *const std::ffi::c_void, len: usize) -> Option<&'a [u
     (!p.is_null()).then(|| std::slice::from_raw_parts(p as *const u8, len))
 }
 
+/// The elements of a librdkafka partition list (none for a null list).
+///
+/// # Safety
+/// `list` is null or a live partition list that outlives `'a` and is not changed meanwhile.
+unsafe fn list_elems<'a>(list: *const rdkafka::bindings::rd_kafka_topic_partition_list_t) -> &'a [rdkafka::bindings::rd_kafka_topic_partition_t] {
+    match list.as_ref() {
+        Some(l) if l.cnt > 0 && !l.elems.is_null() => std::slice::from_raw_parts(l.elems, l.cnt as usize),
+        _ => &[],
+    }
+}
+
 /// A copy of a partition list owned by an event (topic, partition, offset, leader epoch:
 /// what an assignment uses), for the context's callbacks that take a `TopicPartitionList`.
 ///
@@ -332,14 +338,11 @@ unsafe fn opt_slice<'a>(p: *const std::ffi::c_void, len: usize) -> Option<&'a [u
 unsafe fn copy_list(list: *const rdkafka::bindings::rd_kafka_topic_partition_list_t) -> rdkafka::TopicPartitionList {
     use rdkafka::bindings as rd;
     let copy = rdkafka::TopicPartitionList::new();
-    if let Some(l) = list.as_ref() {
-        for i in 0..l.cnt.max(0) as usize {
-            let e = l.elems.add(i);
-            let c = rd::rd_kafka_topic_partition_list_add(copy.ptr(), (*e).topic, (*e).partition);
-            (*c).offset = (*e).offset;
-            (*c).err = (*e).err;
-            rd::rd_kafka_topic_partition_set_leader_epoch(c, rd::rd_kafka_topic_partition_get_leader_epoch(e));
-        }
+    for e in list_elems(list) {
+        let c = rd::rd_kafka_topic_partition_list_add(copy.ptr(), e.topic, e.partition);
+        (*c).offset = e.offset;
+        (*c).err = e.err;
+        rd::rd_kafka_topic_partition_set_leader_epoch(c, rd::rd_kafka_topic_partition_get_leader_epoch(e));
     }
     copy
 }
