@@ -1,5 +1,12 @@
-//! The consumer: polls records one at a time for the host and, with AtLeastOnce, commits an
-//! offset only when every record before it was processed.
+//! The consumer: hands records to the host (in batches or one at a time) and, with
+//! AtLeastOnce, commits an offset only when every record before it was processed.
+//!
+//! Records are taken from librdkafka up to 128 at a time
+//! ([`crate::boundary::sys::ClosableConsumer::poll_record`]); those taken and not yet handed
+//! out are dropped when their partition is rewound, sought or revoked (they come again from
+//! the new position, or to the new owner). Without AtLeastOnce, a record's offset is stored
+//! for the automatic commit as the record reaches the host, as librdkafka's automatic store
+//! would when it hands a record out.
 //!
 //! AtLeastOnce, per partition:
 //! * offsets advance only over the gap-free prefix of acknowledged records;
@@ -679,6 +686,9 @@ pub struct Consumer {
     last_commit: Mutex<Option<Instant>>,
     inner: crate::boundary::sys::ClosableConsumer<ConsumerCtx>,
     options: ConsumerOptions,
+    /// Whether each record's offset is stored as it reaches the host (without AtLeastOnce,
+    /// unless the host's `enable.auto.offset.store` is false).
+    stores_offsets: bool,
     /// The current record when it was copied out of librdkafka's buffer (a record polled
     /// alone, or kept for a dead letter); else a batch's cut record is kept in place by
     /// `inner` ([`crate::boundary::sys::ClosableConsumer::keep`]). At most one of them is set.
@@ -714,7 +724,15 @@ impl Consumer {
         if all.get("group.id").map_or(true, str::is_empty) {
             return Err(BridgeError::config("a consumer needs a group id (GroupID setting or group.id)"));
         }
-        let (cfg, redactor) = all.to_client_config();
+        let (mut cfg, redactor) = all.to_client_config();
+        // Records are taken from librdkafka ahead of the host (many per call): without
+        // AtLeastOnce, a record's offset is stored as it reaches the host (`next_message`),
+        // where librdkafka's automatic store would store it on leaving librdkafka.
+        let stores_offsets = !options.at_least_once
+            && !all.get("enable.auto.offset.store").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "false" | "f" | "0"));
+        if !options.at_least_once {
+            cfg.set("enable.auto.offset.store", "false");
+        }
         let ctx = ConsumerCtx {
             base: BridgeContext::new(redactor.clone()),
             acks: Mutex::new(AckTracker::default()),
@@ -731,6 +749,7 @@ impl Consumer {
         let inner: BaseConsumer<ConsumerCtx> =
             crate::boundary::sys::with_signals_blocked(|| BaseConsumer::from_config_and_context(&cfg, ctx))
                 .map_err(|e| all.explain(&e, "creating the consumer", &redactor))?;
+        let inner = crate::boundary::sys::ClosableConsumer::new(inner);
         let list: Vec<&str> = topics.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
         if list.is_empty() {
             return Err(BridgeError::bad_argument("no topic to consume"));
@@ -749,12 +768,13 @@ impl Consumer {
             }
         }
         Ok(Consumer {
-            commits: Mutex::new(Some(crate::boundary::sys::CommitQueue::new(&inner))),
+            commits: Mutex::new(Some(crate::boundary::sys::CommitQueue::new(&*inner))),
             in_flight: Mutex::new(Default::default()),
             next_commit_id: std::sync::atomic::AtomicUsize::new(1),
             last_commit: Mutex::new(None),
-            inner: crate::boundary::sys::ClosableConsumer::new(inner),
+            inner,
             options,
+            stores_offsets,
             current: Mutex::new(None),
             spare: Mutex::new(None),
             handed: Mutex::new(Handed::default()),
@@ -812,7 +832,7 @@ impl Consumer {
             }
             return match self.inner.poll_record(0) {
                 Polled::Nothing | Polled::Served => Ok(None),
-                Polled::Record(m) => Ok(Some(m)),
+                Polled::Record(m) => Ok(Some(self.handing_out(m))),
                 Polled::Failed(e) => self.transient(&e).map(|()| None),
             };
         }
@@ -830,7 +850,7 @@ impl Consumer {
             // whole milliseconds, rounded up: a wait never ends just before the deadline
             let ms = slice.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
             match self.inner.poll_record(ms) {
-                Polled::Record(m) => return Ok(Some(m)),
+                Polled::Record(m) => return Ok(Some(self.handing_out(m))),
                 Polled::Failed(e) => self.transient(&e)?,
                 Polled::Nothing | Polled::Served => {}
             }
@@ -838,6 +858,16 @@ impl Consumer {
                 return Ok(None);
             }
         }
+    }
+
+    /// A record on its way to the host (every record `next_message` returns is handed out):
+    /// its offset is stored for the next automatic commit when the consumer stores offsets.
+    fn handing_out<'a>(&self, m: Fetched<'a>) -> Fetched<'a> {
+        if self.stores_offsets {
+            // (refused only for a partition no longer assigned: its new owner has it)
+            let _ = m.store_offset();
+        }
+        m
     }
 
     /// A client error from a poll: a transient one is noted (logged) and polling goes on;
@@ -1213,6 +1243,8 @@ impl Consumer {
         self.inner
             .seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
             .map_err(|e| BridgeError::from_kafka(&e, "rewind (seek)"))?;
+        // records of the partition taken from librdkafka and not handed out come again too
+        self.inner.drop_carried(topic, partition);
         Ok(())
     }
 
@@ -1329,6 +1361,7 @@ impl Consumer {
             err.message.push_str(" (a partition can be sought once it is assigned: poll first in subscribe mode)");
             err
         })?;
+        self.inner.drop_carried(topic, partition);
         self.acks().lock().reset(topic, partition);
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, partition);

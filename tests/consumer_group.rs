@@ -293,3 +293,103 @@ fn a_partition_revoked_during_its_retry_backoff_flows_again_when_it_comes_back()
     );
     b.consumer_close(a).unwrap();
 }
+
+/// Without AtLeastOnce, a record's offset is stored for the automatic commit as the record
+/// reaches the host. The consumer takes records from librdkafka ahead of the host (many per
+/// call); those of a partition that moves to another member before the host got them are
+/// neither handed out nor committed: the new owner delivers them, none is lost and none comes
+/// twice.
+///
+/// Deterministic: the members are static (`group.instance.id` "a" and "b"), and the range
+/// assignor orders static members by that id, so when B joins, partition 1 (every record is
+/// there) moves from A to B.
+#[test]
+fn without_at_least_once_records_taken_ahead_of_a_moving_partition_reach_its_new_owner() {
+    let broker = Broker::from_env();
+    let topic = unique("ahead-moves");
+    let group = unique("g");
+    create_topic(&broker.bootstrap, &topic, 2);
+    let b = support::bridge();
+    let p = b.producer_new(&[("bootstrap.servers", &broker.bootstrap)]).unwrap();
+    let recs: Vec<Rec> = (0..400)
+        .map(|i| Rec { topic: topic.clone(), partition: Some(1), value: Some(format!("v{i}").into_bytes()), ..Default::default() })
+        .collect();
+    for part in recs.chunks(200) {
+        assert!(b.produce_batch(p, part).unwrap().iter().all(Result::is_ok));
+    }
+    b.producer_close(p, 5000).unwrap();
+    let cfg = |member: &'static str| -> Vec<(&str, &str)> {
+        vec![
+            ("bootstrap.servers", &broker.bootstrap),
+            ("group.id", &group),
+            ("group.instance.id", member),
+            ("partition.assignment.strategy", "range"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("host:AtLeastOnce", "0"),
+        ]
+    };
+    let (ca, cb) = (cfg("a"), cfg("b"));
+    let got = std::cell::RefCell::new(BTreeSet::<i64>::new());
+    let again = std::cell::RefCell::new(Vec::<i64>::new()); // records that reached a host a second time
+    let note = |r: support::client::Consumed| {
+        assert_eq!(r.partition, 1, "only partition 1 has records");
+        if !got.borrow_mut().insert(r.offset) {
+            again.borrow_mut().push(r.offset);
+        }
+    };
+
+    // A owns both partitions, gets a record, and fetches the rest meanwhile; its next polls
+    // hand out a few of what it takes from librdkafka at once and keep the rest.
+    let a = b.consumer_new(&ca, &topic).unwrap();
+    note(b.poll_until(a, 30_000).unwrap().expect("A receives a record within 30 s"));
+    std::thread::sleep(Duration::from_secs(1));
+    for _ in 0..3 {
+        note(b.poll(a, 1000).unwrap().expect("A's next record"));
+    }
+
+    // B joins. A polls slowly (a slow Production): the rebalance finds most of what A took
+    // still waiting for the host; A serves it at its next poll, and partition 1 moves to B.
+    let c = b.consumer_new(&cb, &topic).unwrap();
+    let t0 = Instant::now();
+    let mut last_a = Instant::now();
+    let b_first = loop {
+        assert!(t0.elapsed() < Duration::from_secs(40), "B received nothing within 40 s");
+        if last_a.elapsed() >= Duration::from_millis(500) {
+            if let Some(r) = b.poll(a, 0).unwrap() {
+                note(r);
+            }
+            last_a = Instant::now();
+        }
+        if let Some(r) = b.poll(c, 100).unwrap() {
+            let first = r.offset;
+            note(r);
+            break first;
+        }
+    };
+    let from_a = got.borrow().len() - 1;
+    while got.borrow().len() < 400 && t0.elapsed() < Duration::from_secs(60) {
+        for h in [a, c] {
+            if let Some(r) = b.poll(h, 50).unwrap() {
+                note(r);
+            }
+        }
+    }
+    let (got, again) = (got.into_inner(), again.into_inner());
+    let missing: Vec<i64> = (0..400).filter(|o| !got.contains(o)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} records never reached a host (A handed out {from_a}, B started at {b_first}), first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    // A's commit at the revocation covers exactly what it handed out, and B starts there.
+    assert!(
+        again.is_empty(),
+        "{} records reached a host twice (A handed out {from_a}, B started at {b_first}), first {:?}",
+        again.len(),
+        &again[..again.len().min(10)]
+    );
+    b.consumer_close(c).unwrap();
+    b.consumer_close(a).unwrap();
+}

@@ -190,11 +190,11 @@ def profile_section(directory, profile_runs):
          per(memset, "bridge"), "–"],
         ["· of which the library's `ConsumerBatch` entry", per(nxt, "bridge"), "–"],
         ["· · `Consumer::poll_batch` (librdkafka poll, frame straight from its buffers, ack tracking)", per(poll_b, "bridge"), "–"],
-        ["· · · `Consumer::next_message` (librdkafka's poll)", per(from_msg, "bridge"), "–"],
+        ["· · · `Consumer::next_message` (librdkafka's batch consume, events between batches)", per(from_msg, "bridge"), "–"],
         ["· · `wire::encode_record_frame`", per(frame, "bridge"), "–"],
         ["· · `Consumer::settle_batch` (each record's outcome letter: the acks)", per(settle, "bridge"), "–"],
         ["· `ConsumerCommit` (every commit's share)", per(commit, "bridge"), "–"],
-        ["rust-rdkafka `BaseConsumer` poll", "not used: `Consumer::next_message` polls the queue itself (`ClosableConsumer::poll_record`)", per(poll_r, "raw")],
+        ["rust-rdkafka `BaseConsumer` poll", "not used: `Consumer::next_message` takes records in batches (`ClosableConsumer::poll_record`)", per(poll_r, "raw")],
     ]
     return f"""
 ## Profile: where a consumed record's instructions go
@@ -499,12 +499,14 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
   the Inbound adapter does at the end of each batch, which sends the offsets at most once per
   {meta.get('commit_interval_ms')} ms (CommitIntervalMs, the adapter's default; commits also cost
   the broker CPU on this 2-core machine). The *P3 (reference)* rows compare with a raw
-  consumer that copies each value once, the work the bridge does to hand it over. The remaining cost is
-  spread thin (the profile below): librdkafka's own per-message poll, which both sides pay, is
-  the largest single part (it reads the clock three times per message and frees each message's
-  operation, which the fetch thread allocated). The bridge polls the consumer queue itself and
-  adds no clock read and no allocation per record; the raw side's rust-rdkafka `poll` adds one
-  of each. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
+  consumer that copies each value once, the work the bridge does to hand it over. The
+  remaining cost is spread thin (the profile below). The raw side pays librdkafka's
+  per-message poll for every record (three clock reads, a queue lock, a partition lock to
+  note the position) and rust-rdkafka's `poll` adds a clock read and an allocation. The
+  bridge forwards every assigned partition's fetch queue to a queue of its own and takes
+  what is fetched up to 128 records per librdkafka call (`rd_kafka_consume_batch_queue`),
+  handing them out one by one; rebalances and other events still come through the consumer
+  queue, served between records. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
   value's bytes, while the bridge brings each into the reply (the first read of bytes that the
   fetch thread wrote on the other core) and the host copies the reply into its own string, as
   IRIS does. A 100 KiB value does not fit a reply: the record ends its batch, stays where it

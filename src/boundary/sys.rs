@@ -200,10 +200,92 @@ pub struct ClosableConsumer<C: rdkafka::consumer::ConsumerContext> {
     /// group's queue, or the main queue without a group), for [`Self::poll_record`]; null
     /// once released (before the close).
     queue: *mut rdkafka::bindings::rd_kafka_queue_t,
+    /// A queue of our own that every assigned partition's fetch queue is forwarded to (before
+    /// each assignment takes effect), so that records are taken from librdkafka many at a
+    /// time ([`Self::poll_record`]); null once released. Its wake-ups come from `queue`: an
+    /// event arriving there ends a wait for records.
+    records: *mut rdkafka::bindings::rd_kafka_queue_t,
+    /// What the consumer queue's wake-up callback reaches (at a fixed address: it is the
+    /// callback's opaque value).
+    wake: Box<Wake>,
+    /// Records taken from `records` and not yet handed out, in order.
+    carry: parking_lot::Mutex<Carry>,
     /// A polled record kept as it lies in librdkafka's buffer ([`Self::keep`]); released
     /// before the client goes.
     kept: parking_lot::Mutex<Option<Fetched<'static>>>,
     abandoned: bool,
+}
+
+/// How many records one call takes from librdkafka at most.
+const CARRY_MAX: usize = 128;
+
+/// Records (librdkafka messages, ours to destroy) taken in one call and not yet handed out:
+/// `msgs[next..len]`, in the order librdkafka delivered them.
+struct Carry {
+    msgs: Vec<*mut rdkafka::bindings::rd_kafka_message_t>,
+    next: usize,
+    len: usize,
+}
+
+impl Carry {
+    fn new() -> Self {
+        Carry { msgs: vec![std::ptr::null_mut(); CARRY_MAX], next: 0, len: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next >= self.len
+    }
+
+    fn pop(&mut self) -> Option<*mut rdkafka::bindings::rd_kafka_message_t> {
+        if self.is_empty() {
+            return None;
+        }
+        self.next += 1;
+        Some(self.msgs[self.next - 1])
+    }
+
+    /// Destroys the carried records for which `drop` is true, keeping the others in order.
+    fn discard(&mut self, mut drop: impl FnMut(&rdkafka::bindings::rd_kafka_message_t) -> bool) -> usize {
+        let mut kept = self.next;
+        let mut gone = 0;
+        for i in self.next..self.len {
+            let m = self.msgs[i];
+            // SAFETY: carried messages are live and ours until destroyed here or handed out
+            // (then they are no longer in `next..len`).
+            if unsafe { drop(&*m) } {
+                unsafe { rdkafka::bindings::rd_kafka_message_destroy(m) };
+                gone += 1;
+            } else {
+                self.msgs[kept] = m;
+                kept += 1;
+            }
+        }
+        self.len = kept;
+        gone
+    }
+}
+
+/// What an event arriving on the consumer's queue must reach: a wait for records, and the
+/// poll that would otherwise hand out records taken earlier before serving it.
+struct Wake {
+    /// Our records queue (its wait is ended with a yield).
+    records: *mut rdkafka::bindings::rd_kafka_queue_t,
+    /// Set when an event arrives on the consumer's empty queue (and by the poll itself while
+    /// events may be left): the next poll serves events before records.
+    events: std::sync::atomic::AtomicBool,
+}
+
+/// Called by librdkafka, on any of its threads and with the consumer's queue locked, when an
+/// event arrives on that queue while it is empty: notes it and ends a wait for records.
+unsafe extern "C" fn wake_on_event(_rk: *mut rdkafka::bindings::rd_kafka_t, wake: *mut std::ffi::c_void) {
+    // SAFETY: the opaque value is our live `Wake` and its records queue: the callback is
+    // removed (under the consumer queue's lock, which librdkafka holds while calling it)
+    // before either goes.
+    unsafe {
+        let wake = &*(wake as *const Wake);
+        wake.events.store(true, std::sync::atomic::Ordering::Release);
+        rdkafka::bindings::rd_kafka_queue_yield(wake.records)
+    }
 }
 
 // SAFETY: the queue reference is an owned librdkafka handle; librdkafka queues are
@@ -225,9 +307,9 @@ pub enum Polled<'a> {
 }
 
 /// A record polled by [`ClosableConsumer::poll_record`]: librdkafka's message, read in place
-/// and alive (with the event that carries it) until this is dropped.
+/// and alive until this is dropped.
 pub struct Fetched<'a> {
-    ev: std::ptr::NonNull<rdkafka::bindings::rd_kafka_event_t>,
+    /// The message, ours: destroyed (with the operation that carries it) on drop.
     m: &'a rdkafka::bindings::rd_kafka_message_t,
 }
 
@@ -240,10 +322,8 @@ impl<'a> Fetched<'a> {
 
     /// The topic's name (Kafka topic names are ASCII).
     pub fn topic(&self) -> &str {
-        // SAFETY: a consumed message's topic handle is live while the message is, and
-        // rd_kafka_topic_name returns its NUL-terminated name, owned by the handle.
-        let name = unsafe { CStr::from_ptr(rdkafka::bindings::rd_kafka_topic_name(self.m.rkt)) };
-        name.to_str().unwrap_or("?")
+        // SAFETY: the message is live for the borrow of `self`.
+        std::str::from_utf8(unsafe { topic_of(self.m) }).unwrap_or("?")
     }
 
     /// The partition.
@@ -303,12 +383,42 @@ impl<'a> Fetched<'a> {
     }
 }
 
+impl Fetched<'_> {
+    /// Stores the record's offset + 1 (with its leader epoch) as the partition's next commit,
+    /// as librdkafka's `enable.auto.offset.store` does when it hands a record out; an error
+    /// when the partition is no longer assigned to this consumer.
+    pub fn store_offset(&self) -> std::result::Result<(), rdkafka::types::RDKafkaErrorCode> {
+        use rdkafka::bindings as rd;
+        // SAFETY: the message is live and a consumed one; an error object returned is ours,
+        // read and destroyed here.
+        unsafe {
+            let err = rd::rd_kafka_offset_store_message(self.m as *const _ as *mut _);
+            if err.is_null() {
+                return Ok(());
+            }
+            let code = rd::rd_kafka_error_code(err);
+            rd::rd_kafka_error_destroy(err);
+            Err(code.into())
+        }
+    }
+}
+
 impl Drop for Fetched<'_> {
     fn drop(&mut self) {
-        // SAFETY: the event is ours (taken from the queue) and destroyed once; the message
-        // it carries is not used afterwards (`m` borrows from `self`).
-        unsafe { rdkafka::bindings::rd_kafka_event_destroy(self.ev.as_ptr()) }
+        // SAFETY: the message is ours (taken from a queue) and destroyed once; it is not used
+        // afterwards (accessors borrow `self`).
+        unsafe { rdkafka::bindings::rd_kafka_message_destroy(self.m as *const _ as *mut _) }
     }
+}
+
+/// The name of a consumed message's topic.
+///
+/// # Safety
+/// `m` is a live consumed message; the name lives as long as it (its topic handle owns it).
+unsafe fn topic_of(m: &rdkafka::bindings::rd_kafka_message_t) -> &[u8] {
+    // SAFETY: a consumed message's topic handle is live while the message is, and
+    // rd_kafka_topic_name returns its NUL-terminated name, owned by the handle.
+    unsafe { CStr::from_ptr(rdkafka::bindings::rd_kafka_topic_name(m.rkt)).to_bytes() }
 }
 
 /// A byte slice from librdkafka's pointer and length; `None` for a null pointer.
@@ -359,18 +469,72 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
             let q = rdkafka::bindings::rd_kafka_queue_get_consumer(rk);
             if q.is_null() { rdkafka::bindings::rd_kafka_queue_get_main(rk) } else { q }
         };
-        ClosableConsumer { inner: std::mem::ManuallyDrop::new(inner), queue, kept: parking_lot::Mutex::new(None), abandoned: false }
+        // SAFETY: a new queue of the live client, ours (destroyed in `release_queue`).
+        let records = unsafe { rdkafka::bindings::rd_kafka_queue_new(rk) };
+        // (events may be waiting already)
+        let wake = Box::new(Wake { records, events: std::sync::atomic::AtomicBool::new(true) });
+        // SAFETY: the callback gets the boxed `Wake` (a fixed address, owned by the returned
+        // value) as its opaque value; it is removed in `release_queue`, before the box and the
+        // records queue go.
+        unsafe {
+            rdkafka::bindings::rd_kafka_queue_cb_event_enable(queue, Some(wake_on_event), &*wake as *const Wake as *mut std::ffi::c_void);
+        }
+        ClosableConsumer {
+            inner: std::mem::ManuallyDrop::new(inner),
+            queue,
+            records,
+            wake,
+            carry: parking_lot::Mutex::new(Carry::new()),
+            kept: parking_lot::Mutex::new(None),
+            abandoned: false,
+        }
+    }
+
+    /// Assigns `partitions` (explicit partitions, no group rebalancing), their records coming
+    /// to this consumer's poll.
+    pub fn assign(&self, partitions: &rdkafka::TopicPartitionList) -> rdkafka::error::KafkaResult<()> {
+        use rdkafka::consumer::Consumer;
+        // SAFETY: the list is live for the call.
+        unsafe { self.forward(partitions.ptr()) };
+        self.inner.assign(partitions)
+    }
+
+    /// Forwards the fetch queue of each partition of `list` to our records queue. Done before
+    /// the partitions are assigned (librdkafka then leaves an application's forwarding as it
+    /// is); a partition's forwarding is cleared when it is unassigned, so every assignment
+    /// forwards again. librdkafka starts an assignment only once the fetchers of the previous
+    /// one have stopped, so no stop clears a forwarding made for the next assignment.
+    ///
+    /// # Safety
+    /// `list` is null or a live partition list.
+    unsafe fn forward(&self, list: *const rdkafka::bindings::rd_kafka_topic_partition_list_t) {
+        use rdkafka::bindings as rd;
+        use rdkafka::consumer::Consumer;
+        let rk = self.inner.client().native_ptr();
+        for e in list_elems(list) {
+            let q = rd::rd_kafka_queue_get_partition(rk, e.topic, e.partition);
+            if !q.is_null() {
+                rd::rd_kafka_queue_forward(q, self.records);
+                rd::rd_kafka_queue_destroy(q);
+            }
+        }
+    }
+
+    /// Destroys the records taken from librdkafka and not yet handed out of a partition that
+    /// was sought (or rewound): they come again from its new position. Returns how many.
+    pub fn drop_carried(&self, topic: &str, partition: i32) -> usize {
+        // SAFETY (in the closure): a carried message's topic handle is live while it is.
+        self.carry.lock().discard(|m| m.partition == partition && unsafe { topic_of(m) } == topic.as_bytes())
     }
 
     /// Keeps a polled record (in place of any kept before) until [`Self::release_kept`] or
     /// the close, so that its fields can still be read without copying it out first.
     pub fn keep(&self, m: Fetched<'_>) {
         let m = std::mem::ManuallyDrop::new(m);
-        // SAFETY: the event (and the message it carries) stays valid until destroyed, which
-        // the returned value does once, on drop (`m` is not dropped). It is only kept in
+        // SAFETY: the message stays valid until destroyed, which the kept value does once, on drop (`m` is not dropped). It is only kept in
         // `self.kept`, which is emptied before the client is closed or destroyed
         // (`close_within`, Drop), so the 'static lifetime never outlives the client.
-        let kept = unsafe { Fetched { ev: m.ev, m: &*(m.m as *const rdkafka::bindings::rd_kafka_message_t) } };
+        let kept = unsafe { Fetched { m: &*(m.m as *const rdkafka::bindings::rd_kafka_message_t) } };
         *self.kept.lock() = Some(kept);
     }
 
@@ -386,50 +550,148 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
 
     fn release_queue(&mut self) {
         self.release_kept();
+        self.carry.lock().discard(|_| true);
         if !self.queue.is_null() {
-            // SAFETY: our own reference, released once (nulled here).
-            unsafe { rdkafka::bindings::rd_kafka_queue_destroy(self.queue) };
+            // SAFETY: our own references, released once (nulled here). The wake-up callback
+            // is removed first, under the queue's lock: none runs once that returns, and none
+            // uses the records queue after it goes. Partitions still forwarded to that queue
+            // (until the close unassigns them) find it disabled, and librdkafka drops what
+            // they fetch.
+            unsafe {
+                rdkafka::bindings::rd_kafka_queue_cb_event_enable(self.queue, None, std::ptr::null_mut());
+                rdkafka::bindings::rd_kafka_queue_destroy(self.records);
+                rdkafka::bindings::rd_kafka_queue_destroy(self.queue);
+            }
             self.queue = std::ptr::null_mut();
+            self.records = std::ptr::null_mut();
         }
     }
 
-    /// Polls the consumer's queue once, waiting at most `timeout_ms` for an event: a record is
-    /// returned as it lies in librdkafka's buffers; any other event is served as rust-rdkafka's
+    /// Polls for one record or event, waiting at most `timeout_ms`: a record is returned as
+    /// it lies in librdkafka's buffers; any other event is served as rust-rdkafka's
     /// `BaseConsumer::poll` serves it (the context's rebalance, commit, statistics, error and
-    /// log callbacks). Unlike that poll, no clock is read and nothing is allocated per record.
+    /// log callbacks), one per call, before any record. Records are taken from librdkafka up to
+    /// [`CARRY_MAX`] at a time (what is fetched already; a wait is only for the first, and an
+    /// event ends it) and handed out one per call, in order. Unlike rust-rdkafka's poll,
+    /// nothing is allocated and no clock is read per record.
     pub fn poll_record(&self, timeout_ms: i32) -> Polled<'_> {
+        use std::sync::atomic::Ordering;
+        assert!(!self.abandoned && !self.queue.is_null(), "consumer polled after its close");
+        // Events first (a rebalance must not wait for the records taken before it arrived);
+        // when some were served, more may be left: the next call looks again.
+        if self.wake.events.swap(false, Ordering::AcqRel) {
+            let polled = self.serve_event();
+            if !matches!(polled, Polled::Nothing) {
+                self.wake.events.store(true, Ordering::Release);
+                return polled;
+            }
+        }
+        if let Some(m) = self.carry.lock().pop() {
+            // SAFETY: a carried message is live and ours.
+            return unsafe { self.record(m) };
+        }
+        let polled = self.serve_event();
+        if !matches!(polled, Polled::Nothing) {
+            self.wake.events.store(true, Ordering::Release);
+            return polled;
+        }
+        let mut carry = self.carry.lock();
+        if timeout_ms == 0 {
+            self.take(&mut carry, 0, CARRY_MAX);
+        } else if self.take(&mut carry, timeout_ms, 1) > 0 {
+            // (an event arriving on the consumer queue meanwhile ends the wait: see `records`)
+            self.take(&mut carry, 0, CARRY_MAX - 1);
+        }
+        match carry.pop() {
+            // SAFETY: as above.
+            Some(m) => unsafe { self.record(m) },
+            None => Polled::Nothing,
+        }
+    }
+
+    /// Takes at most `max` records from our records queue into `carry` (which has room: it
+    /// is empty, or holds only what the last take brought), waiting at most `timeout_ms` for
+    /// the first. Returns how many.
+    fn take(&self, carry: &mut Carry, timeout_ms: i32, max: usize) -> usize {
+        if carry.is_empty() {
+            (carry.next, carry.len) = (0, 0);
+        }
+        let max = max.min(CARRY_MAX - carry.len);
+        // SAFETY: our live records queue; librdkafka writes at most `max` message pointers
+        // from `len` on, inside the array, and each message it returns is ours (destroyed when
+        // handed out and dropped, or discarded).
+        let n = unsafe {
+            rdkafka::bindings::rd_kafka_consume_batch_queue(self.records, timeout_ms, carry.msgs.as_mut_ptr().add(carry.len), max)
+        };
+        let n = n.max(0) as usize;
+        carry.len += n;
+        n
+    }
+
+    /// A record taken from librdkafka: returned, or its error (the message destroyed).
+    ///
+    /// # Safety
+    /// `m` is a live consumed message, ours, not used by the caller afterwards.
+    unsafe fn record(&self, m: *mut rdkafka::bindings::rd_kafka_message_t) -> Polled<'_> {
+        use rdkafka::bindings::rd_kafka_resp_err_t as E;
+        use rdkafka::error::KafkaError;
+        // SAFETY: per the contract; on error the message is destroyed once, here, and not
+        // read afterwards.
+        unsafe {
+            let (err, partition) = ((*m).err, (*m).partition);
+            if err == E::RD_KAFKA_RESP_ERR_NO_ERROR {
+                return Polled::Record(Fetched { m: &*m });
+            }
+            rdkafka::bindings::rd_kafka_message_destroy(m);
+            if err == E::RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                Polled::Failed(KafkaError::PartitionEOF(partition))
+            } else {
+                Polled::Failed(KafkaError::MessageConsumption(err.into()))
+            }
+        }
+    }
+
+    /// Serves one event waiting on the consumer's queue, without waiting.
+    fn serve_event(&self) -> Polled<'_> {
         use rdkafka::bindings as rd;
         use rd::rd_kafka_resp_err_t as E;
         use rdkafka::consumer::Consumer;
         use rdkafka::error::KafkaError;
-        assert!(!self.abandoned && !self.queue.is_null(), "consumer polled after its close");
         let ctx = self.inner.context();
         // SAFETY: polls our live queue reference; an event returned is ours: it is either
-        // handed to `Fetched` (which destroys it) or destroyed below after it was served.
+        // handed out as a record (destroyed with it) or destroyed below after it was served.
         // Partition lists, strings and messages read from it are owned by the event and used
         // only before it is destroyed (lists are copied for the callbacks).
         unsafe {
-            let Some(ev) = std::ptr::NonNull::new(rd::rd_kafka_queue_poll(self.queue, timeout_ms)) else {
+            let e = rd::rd_kafka_queue_poll(self.queue, 0);
+            if e.is_null() {
                 return Polled::Nothing;
-            };
-            let e = ev.as_ptr();
+            }
             let polled = match rd::rd_kafka_event_type(e) {
+                // (a record of a partition not forwarded to our records queue)
                 rd::RD_KAFKA_EVENT_FETCH => {
                     let m = rd::rd_kafka_event_message_next(e);
-                    match m.as_ref() {
-                        None => Polled::Served,
-                        Some(m) if m.err == E::RD_KAFKA_RESP_ERR_NO_ERROR => return Polled::Record(Fetched { ev, m }),
-                        Some(m) if m.err == E::RD_KAFKA_RESP_ERR__PARTITION_EOF => {
-                            Polled::Failed(KafkaError::PartitionEOF(m.partition))
-                        }
-                        Some(m) => Polled::Failed(KafkaError::MessageConsumption(m.err.into())),
+                    if !m.is_null() {
+                        // (destroying the message destroys the event, the operation carrying it)
+                        return self.record(m as *mut _);
                     }
+                    Polled::Served
                 }
                 rd::RD_KAFKA_EVENT_REBALANCE => {
                     let err = rd::rd_kafka_event_error(e);
                     if err == E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS || err == E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
                         let mut list = copy_list(rd::rd_kafka_event_topic_partition_list(e));
+                        if err == E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+                            self.forward(list.ptr());
+                        }
                         ctx.rebalance(&self.inner, err, &mut list);
+                        if err == E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                            // Records taken and not handed out of partitions no longer ours:
+                            // their new owner delivers them.
+                            let revoked: Vec<(&[u8], i32)> =
+                                list_elems(list.ptr()).iter().map(|t| (CStr::from_ptr(t.topic).to_bytes(), t.partition)).collect();
+                            self.carry.lock().discard(|m| revoked.iter().any(|&(t, p)| p == m.partition && t == topic_of(m)));
+                        }
                     } else {
                         tracing::warn!("invalid rebalance event: {}", rdkafka_err_name(err as i32));
                     }
