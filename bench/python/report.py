@@ -506,7 +506,7 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
   bridge forwards every assigned partition's fetch queue to a queue of its own and takes
   what is fetched up to 128 records per librdkafka call (`rd_kafka_consume_batch_queue`),
   handing them out one by one; rebalances and other events still come through the consumer
-  queue, served between records. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
+  queue, each served before the records already taken. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
   value's bytes, while the bridge brings each into the reply (the first read of bytes that the
   fetch thread wrote on the other core) and the host copies the reply into its own string, as
   IRIS does. A 100 KiB value does not fit a reply: the record ends its batch, stays where it
