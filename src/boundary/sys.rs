@@ -253,6 +253,7 @@ impl Carry {
             // SAFETY: carried messages are live and ours until destroyed here or handed out
             // (then they are no longer in `next..len`).
             if unsafe { drop(&*m) } {
+                // SAFETY: as above; destroyed once, and no longer carried (not copied back).
                 unsafe { rdkafka::bindings::rd_kafka_message_destroy(m) };
                 gone += 1;
             } else {
@@ -531,9 +532,10 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
     /// the close, so that its fields can still be read without copying it out first.
     pub fn keep(&self, m: Fetched<'_>) {
         let m = std::mem::ManuallyDrop::new(m);
-        // SAFETY: the message stays valid until destroyed, which the kept value does once, on drop (`m` is not dropped). It is only kept in
-        // `self.kept`, which is emptied before the client is closed or destroyed
-        // (`close_within`, Drop), so the 'static lifetime never outlives the client.
+        // SAFETY: the message stays valid until destroyed, which the kept value does once, on
+        // drop (`m` is not dropped). It is only kept in `self.kept`, which is emptied before
+        // the client is closed or destroyed (`close_within`, Drop), so the 'static lifetime
+        // never outlives the client.
         let kept = unsafe { Fetched { m: &*(m.m as *const rdkafka::bindings::rd_kafka_message_t) } };
         *self.kept.lock() = Some(kept);
     }
