@@ -348,7 +348,9 @@ impl Producer {
     pub fn reports(&self, timeout: Duration, max_failures: usize) -> Reports {
         let deadline = Instant::now() + timeout;
         let r = self.context_reports();
-        if !timeout.is_zero() && r.in_flight.load(Ordering::Acquire) > 0 {
+        // (with no linger every record is sent as it comes: a flush would only make
+        // librdkafka's broker thread poll without waiting until everything is reported)
+        if !timeout.is_zero() && !self.no_linger && r.in_flight.load(Ordering::Acquire) > 0 {
             crate::boundary::sys::flush_now(self.inner.producer(), timeout);
         }
         r.wait_idle(deadline);
