@@ -1,6 +1,5 @@
 //! Records as the bridge moves them: what a host asks to produce and what a consumer hands out.
 
-use rdkafka::message::OwnedHeaders;
 
 use crate::boundary::sys::Fetched;
 
@@ -35,18 +34,6 @@ impl<'a> ProduceRecord<'a> {
                 Ok((name, v))
             })
             .collect()
-    }
-
-    /// The headers in rdkafka's form, or `None` when there are none.
-    pub(crate) fn owned_headers(&self) -> Option<OwnedHeaders> {
-        if self.headers.is_empty() {
-            return None;
-        }
-        let mut h = OwnedHeaders::new_with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            h = h.insert(rdkafka::message::Header { key: name, value: *value });
-        }
-        Some(h)
     }
 }
 

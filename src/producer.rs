@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::BridgeContext;
@@ -293,23 +293,24 @@ impl Producer {
     /// Hands a record to librdkafka, waiting while its queue is full (until the delivery wait
     /// is over).
     fn enqueue(&self, rec: &ProduceRecord<'_>, tag: DeliveryTag, started: Instant) -> Result<()> {
-        let mut record = BaseRecord::<[u8], [u8], DeliveryTag>::with_opaque_to(rec.topic, tag);
-        record.partition = rec.partition;
-        record.key = rec.key;
-        record.payload = rec.value;
-        record.timestamp = rec.timestamp;
-        record.headers = rec.owned_headers();
+        let out = crate::boundary::sys::Outgoing {
+            topic: rec.topic,
+            partition: rec.partition,
+            key: rec.key,
+            value: rec.value,
+            headers: &rec.headers,
+            timestamp: rec.timestamp,
+            opaque: tag,
+        };
         loop {
-            match self.inner.producer().send(record) {
+            match self.inner.send(&out) {
                 Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if started.elapsed() < self.delivery_wait =>
-                {
-                    record = back;
+                Err(RDKafkaErrorCode::QueueFull) if started.elapsed() < self.delivery_wait => {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((e, _)) => {
-                    return Err(BridgeError::from_kafka(&e, "produce").redacted(&self.context().redactor))
+                Err(code) => {
+                    let e = KafkaError::MessageProduction(code);
+                    return Err(BridgeError::from_kafka(&e, "produce").redacted(&self.context().redactor));
                 }
             }
         }

@@ -436,3 +436,27 @@ fn mock_faults_lose_and_duplicate_nothing() {
     }
     assert_eq!(seen.len(), confirmed.len());
 }
+
+/// Records are sent through a topic handle kept per topic (not by name). A producer sending to
+/// more topics than it keeps handles for (64) gets every record to its own topic, in a batch
+/// and one at a time, also to a topic whose handle was given up and made again.
+#[test]
+fn records_reach_their_own_topic_among_many() {
+    let mock = MockCluster::new(1).unwrap();
+    let topics: Vec<String> = (0..70).map(|i| format!("many-{i}")).collect();
+    for t in &topics {
+        mock.create_topic(t, 1, 1).unwrap();
+    }
+    let b = support::bridge();
+    let p = b.producer_new(&[("bootstrap.servers", &mock.bootstrap_servers())]).unwrap();
+    let rec = |t: &str, v: &str| Rec { topic: t.into(), partition: Some(0), value: Some(v.as_bytes().to_vec()), ..Default::default() };
+    let first: Vec<Rec> = topics.iter().map(|t| rec(t, "first")).collect();
+    for (i, r) in b.produce_batch(p, &first).unwrap().into_iter().enumerate() {
+        assert_eq!(r, Ok((0, 0)), "the first record of {}", topics[i]);
+    }
+    // the first topics' handles were given up for the last ones; they are made again
+    for t in &topics[..3] {
+        assert_eq!(b.produce(p, &rec(t, "second")).unwrap().1, 1, "the second record of {t}");
+    }
+    b.producer_close(p, 5000).unwrap();
+}

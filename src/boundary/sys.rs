@@ -872,6 +872,85 @@ pub struct ReportPump<C: rdkafka::producer::ProducerContext + 'static> {
     shared: std::sync::Arc<PumpShared>,
     main: Option<std::sync::Arc<MainQueue>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Topic handles of the topics records were sent to ([`Self::send`]), destroyed before
+    /// the client.
+    topics: parking_lot::Mutex<TopicHandles>,
+}
+
+/// librdkafka topic handles by name (ours: each destroyed once, in [`TopicHandles::clear`]),
+/// the one used last first: a record is sent through its topic's handle, not by name (which
+/// would copy the name into a new C string and look the topic up for every record).
+#[derive(Default)]
+struct TopicHandles {
+    list: Vec<(Box<str>, std::ptr::NonNull<rdkafka::bindings::rd_kafka_topic_t>)>,
+    last: usize,
+}
+
+// SAFETY: librdkafka topic handles may be used and destroyed from any thread (they are
+// reference-counted and locked inside librdkafka); the list itself is behind a Mutex.
+unsafe impl Send for TopicHandles {}
+
+/// How many topic handles a producer keeps (a host sending to more topics than this has the
+/// oldest handle destroyed and made again when needed).
+const TOPIC_HANDLES_MAX: usize = 64;
+
+impl TopicHandles {
+    /// The handle of `topic`, made on first use.
+    fn get(&mut self, rk: *mut rdkafka::bindings::rd_kafka_t, topic: &str) -> Result<*mut rdkafka::bindings::rd_kafka_topic_t, rdkafka::types::RDKafkaErrorCode> {
+        if let Some((name, h)) = self.list.get(self.last) {
+            if **name == *topic {
+                return Ok(h.as_ptr());
+            }
+        }
+        if let Some(i) = self.list.iter().position(|(name, _)| **name == *topic) {
+            self.last = i;
+            return Ok(self.list[i].1.as_ptr());
+        }
+        let name = std::ffi::CString::new(topic).map_err(|_| rdkafka::types::RDKafkaErrorCode::InvalidTopic)?;
+        // SAFETY: `rk` is the live client; the name is a C string copied by librdkafka; the
+        // default topic configuration (NULL) is the client's, as for a send by name.
+        let h = unsafe { rdkafka::bindings::rd_kafka_topic_new(rk, name.as_ptr(), std::ptr::null_mut()) };
+        let Some(h) = std::ptr::NonNull::new(h) else {
+            // SAFETY: reads the calling thread's last librdkafka error, set by the call above.
+            return Err(unsafe { rdkafka::bindings::rd_kafka_last_error() }.into());
+        };
+        if self.list.len() >= TOPIC_HANDLES_MAX {
+            let (_, old) = self.list.remove(0);
+            // SAFETY: our handle, destroyed once (removed from the list); records sent through
+            // it keep their own references.
+            unsafe { rdkafka::bindings::rd_kafka_topic_destroy(old.as_ptr()) };
+        }
+        self.list.push((topic.into(), h));
+        self.last = self.list.len() - 1;
+        Ok(h.as_ptr())
+    }
+
+    /// Destroys every handle.
+    fn clear(&mut self) {
+        for (_, h) in self.list.drain(..) {
+            // SAFETY: our handle, destroyed once (drained), while the client is alive.
+            unsafe { rdkafka::bindings::rd_kafka_topic_destroy(h.as_ptr()) };
+        }
+        self.last = 0;
+    }
+}
+
+/// A record to send with [`ReportPump::send`]: borrowed fields, copied by librdkafka.
+pub struct Outgoing<'a> {
+    /// Topic name.
+    pub topic: &'a str,
+    /// Explicit partition, else the partitioner's choice.
+    pub partition: Option<i32>,
+    /// Key (`None`: null).
+    pub key: Option<&'a [u8]>,
+    /// Value (`None`: null).
+    pub value: Option<&'a [u8]>,
+    /// Headers in order (`None` value: null).
+    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+    /// Create time in ms since the epoch, else librdkafka's clock.
+    pub timestamp: Option<i64>,
+    /// The delivery report's opaque value (a number, never dereferenced).
+    pub opaque: usize,
 }
 
 impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
@@ -892,7 +971,7 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
             );
             std::sync::Arc::new(MainQueue(q))
         };
-        let mut pump = ReportPump { producer, shared, main: Some(main), thread: None };
+        let mut pump = ReportPump { producer, shared, main: Some(main), thread: None, topics: Default::default() };
         let (p, s, m) = (pump.producer.clone(), pump.shared.clone(), pump.main.clone().expect("set above"));
         let thread = with_signals_blocked(|| {
             std::thread::Builder::new().name("iriskafka-reports".into()).spawn(move || Self::background(&p, &s, &m))
@@ -904,6 +983,76 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
     /// The producer.
     pub fn producer(&self) -> &rdkafka::producer::BaseProducer<C> {
         &self.producer
+    }
+
+    /// Hands one record to librdkafka (`rd_kafka_produceva`, key, value and headers copied),
+    /// through its topic's handle; its delivery report comes with `rec.opaque`. The error is
+    /// librdkafka's (`QueueFull` when its queue is full: the caller may retry).
+    pub fn send(&self, rec: &Outgoing<'_>) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+        use rdkafka::bindings as rd;
+        use rdkafka::producer::Producer;
+        let rk = self.producer.client().native_ptr();
+        // (held until librdkafka has the record: no other call destroys the handle meanwhile)
+        let mut topics = self.topics.lock();
+        let rkt = topics.get(rk, rec.topic)?;
+        let vu = |vtype: rd::rd_kafka_vtype_t, u: rd::rd_kafka_vu_s__bindgen_ty_1| rd::rd_kafka_vu_t { vtype, u };
+        let mem = |b: Option<&[u8]>| rd::rd_kafka_vu_s__bindgen_ty_1 {
+            mem: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 {
+                ptr: b.map_or(std::ptr::null_mut(), |b| b.as_ptr() as *mut std::ffi::c_void),
+                size: b.map_or(0, <[u8]>::len),
+            },
+        };
+        use rd::rd_kafka_vtype_t as V;
+        let mut vus = [
+            vu(V::RD_KAFKA_VTYPE_RKT, rd::rd_kafka_vu_s__bindgen_ty_1 { rkt }),
+            vu(V::RD_KAFKA_VTYPE_PARTITION, rd::rd_kafka_vu_s__bindgen_ty_1 { i32_: rec.partition.unwrap_or(-1 /* RD_KAFKA_PARTITION_UA */) }),
+            vu(V::RD_KAFKA_VTYPE_MSGFLAGS, rd::rd_kafka_vu_s__bindgen_ty_1 { i: rd::RD_KAFKA_MSG_F_COPY as i32 }),
+            vu(V::RD_KAFKA_VTYPE_VALUE, mem(rec.value)),
+            vu(V::RD_KAFKA_VTYPE_KEY, mem(rec.key)),
+            vu(V::RD_KAFKA_VTYPE_OPAQUE, rd::rd_kafka_vu_s__bindgen_ty_1 { ptr: rec.opaque as *mut std::ffi::c_void }),
+            vu(V::RD_KAFKA_VTYPE_TIMESTAMP, rd::rd_kafka_vu_s__bindgen_ty_1 { i64_: rec.timestamp.unwrap_or(0) }),
+            vu(V::RD_KAFKA_VTYPE_HEADERS, rd::rd_kafka_vu_s__bindgen_ty_1 { headers: std::ptr::null_mut() }),
+        ];
+        let mut n = vus.len() - 1;
+        // SAFETY: a new header list, ours until librdkafka takes it with the record (on
+        // success), else destroyed below; each name and value is copied by librdkafka.
+        let headers = unsafe {
+            if rec.headers.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                let h = rd::rd_kafka_headers_new(rec.headers.len());
+                for (name, value) in rec.headers {
+                    rd::rd_kafka_header_add(
+                        h,
+                        name.as_ptr() as *const std::ffi::c_char,
+                        name.len() as isize,
+                        value.map_or(std::ptr::null(), |v| v.as_ptr() as *const std::ffi::c_void),
+                        value.map_or(0, |v| v.len() as isize),
+                    );
+                }
+                h
+            }
+        };
+        if !headers.is_null() {
+            vus[n] = vu(V::RD_KAFKA_VTYPE_HEADERS, rd::rd_kafka_vu_s__bindgen_ty_1 { headers });
+            n += 1;
+        }
+        // SAFETY: the client is live; every pointer in `vus` is valid for the call (borrowed
+        // fields, copied by librdkafka: RD_KAFKA_MSG_F_COPY), and the topic handle is ours and
+        // alive (`topics` stays locked). An error object returned is ours, read and destroyed
+        // here; the headers are librdkafka's only when the record was taken.
+        unsafe {
+            let err = rd::rd_kafka_produceva(rk, vus.as_mut_ptr(), n);
+            if err.is_null() {
+                return Ok(());
+            }
+            let code = rd::rd_kafka_error_code(err);
+            rd::rd_kafka_error_destroy(err);
+            if !headers.is_null() {
+                rd::rd_kafka_headers_destroy(headers);
+            }
+            Err(code.into())
+        }
     }
 
     /// Serves every event queued now.
@@ -982,6 +1131,7 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
 
 impl<C: rdkafka::producer::ProducerContext + 'static> Drop for ReportPump<C> {
     fn drop(&mut self) {
+        self.topics.lock().clear();
         self.shared.state.lock().stop = true;
         self.shared.cv.notify_all();
         if let Some(t) = self.thread.take() {
