@@ -1,6 +1,5 @@
 //! Records as the bridge moves them: what a host asks to produce and what a consumer hands out.
 
-
 use crate::boundary::sys::Fetched;
 
 use crate::error::{BridgeError, Result};

@@ -293,17 +293,8 @@ impl Producer {
     /// Hands a record to librdkafka, waiting while its queue is full (until the delivery wait
     /// is over).
     fn enqueue(&self, rec: &ProduceRecord<'_>, tag: DeliveryTag, started: Instant) -> Result<()> {
-        let out = crate::boundary::sys::Outgoing {
-            topic: rec.topic,
-            partition: rec.partition,
-            key: rec.key,
-            value: rec.value,
-            headers: &rec.headers,
-            timestamp: rec.timestamp,
-            opaque: tag,
-        };
         loop {
-            match self.inner.send(&out) {
+            match self.inner.send(rec, tag) {
                 Ok(()) => return Ok(()),
                 Err(RDKafkaErrorCode::QueueFull) if started.elapsed() < self.delivery_wait => {
                     std::thread::sleep(Duration::from_millis(1));

@@ -159,7 +159,6 @@ impl<const N: usize> Numbers<[u8; N]> {
 }
 
 impl<B: AsMut<[u8]> + AsRef<[u8]>> Numbers<B> {
-
     #[inline(always)]
     fn push(&mut self, n: i64) {
         if (0..10).contains(&n) {

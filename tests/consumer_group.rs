@@ -222,6 +222,21 @@ fn group_of_three_spreads_moves_partitions_and_never_duplicates() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Creates `topic` with two partitions and sends `n` records (values `v0`, `v1`, …) through
+/// the bridge, record `i` to partition `partition(i)`.
+fn fill_two_partitions(b: &support::client::Bridge, broker: &Broker, topic: &str, n: i32, partition: impl Fn(i32) -> i32) {
+    create_topic(&broker.bootstrap, topic, 2);
+    let p = b.producer_new(&[("bootstrap.servers", &broker.bootstrap)]).unwrap();
+    let recs: Vec<Rec> = (0..n)
+        .map(|i| Rec { topic: topic.into(), partition: Some(partition(i)), value: Some(format!("v{i}").into_bytes()), ..Default::default() })
+        .collect();
+    // (a batch reply holds the outcomes of a few hundred records)
+    for part in recs.chunks(200) {
+        assert!(b.produce_batch(p, part).unwrap().iter().all(Result::is_ok));
+    }
+    b.producer_close(p, 5000).unwrap();
+}
+
 /// A partition that a member paused for a redelivery backoff (after a nack) and that is revoked
 /// before the backoff ends, then assigned back to the same member, must flow again. The
 /// revocation makes the member forget the partition's backoff; nothing may leave it paused.
@@ -232,14 +247,8 @@ fn a_partition_revoked_during_its_retry_backoff_flows_again_when_it_comes_back()
     let broker = Broker::from_env();
     let topic = unique("backoff-back");
     let group = unique("g");
-    create_topic(&broker.bootstrap, &topic, 2);
     let b = support::bridge();
-    let p = b.producer_new(&[("bootstrap.servers", &broker.bootstrap)]).unwrap();
-    let recs: Vec<Rec> = (0..20)
-        .map(|i| Rec { topic: topic.clone(), partition: Some(i % 2), value: Some(format!("v{i}").into_bytes()), ..Default::default() })
-        .collect();
-    assert!(b.produce_batch(p, &recs).unwrap().iter().all(Result::is_ok));
-    b.producer_close(p, 5000).unwrap();
+    fill_two_partitions(&b, &broker, &topic, 20, |i| i % 2);
     let cfg = |retry_ms: &'static str| -> Vec<(&str, &str)> {
         vec![
             ("bootstrap.servers", &broker.bootstrap),
@@ -308,16 +317,8 @@ fn without_at_least_once_records_taken_ahead_of_a_moving_partition_reach_its_new
     let broker = Broker::from_env();
     let topic = unique("ahead-moves");
     let group = unique("g");
-    create_topic(&broker.bootstrap, &topic, 2);
     let b = support::bridge();
-    let p = b.producer_new(&[("bootstrap.servers", &broker.bootstrap)]).unwrap();
-    let recs: Vec<Rec> = (0..400)
-        .map(|i| Rec { topic: topic.clone(), partition: Some(1), value: Some(format!("v{i}").into_bytes()), ..Default::default() })
-        .collect();
-    for part in recs.chunks(200) {
-        assert!(b.produce_batch(p, part).unwrap().iter().all(Result::is_ok));
-    }
-    b.producer_close(p, 5000).unwrap();
+    fill_two_partitions(&b, &broker, &topic, 400, |_| 1);
     let cfg = |member: &'static str| -> Vec<(&str, &str)> {
         vec![
             ("bootstrap.servers", &broker.bootstrap),

@@ -200,13 +200,8 @@ pub struct ClosableConsumer<C: rdkafka::consumer::ConsumerContext> {
     /// group's queue, or the main queue without a group), for [`Self::poll_record`]; null
     /// once released (before the close).
     queue: *mut rdkafka::bindings::rd_kafka_queue_t,
-    /// A queue of our own that every assigned partition's fetch queue is forwarded to (before
-    /// each assignment takes effect), so that records are taken from librdkafka many at a
-    /// time ([`Self::poll_record`]); null once released. Its wake-ups come from `queue`: an
-    /// event arriving there ends a wait for records.
-    records: *mut rdkafka::bindings::rd_kafka_queue_t,
-    /// What the consumer queue's wake-up callback reaches (at a fixed address: it is the
-    /// callback's opaque value).
+    /// Our records queue and the note of events waiting on `queue` (at a fixed address: the
+    /// consumer queue's wake-up callback gets it as its opaque value).
     wake: Box<Wake>,
     /// Records taken from `records` and not yet handed out, in order.
     carry: parking_lot::Mutex<Carry>,
@@ -244,32 +239,34 @@ impl Carry {
         Some(self.msgs[self.next - 1])
     }
 
-    /// Destroys the carried records for which `drop` is true, keeping the others in order.
-    fn discard(&mut self, mut drop: impl FnMut(&rdkafka::bindings::rd_kafka_message_t) -> bool) -> usize {
+    /// Destroys the carried records of the `partitions` (topic name, partition; all of them
+    /// when `None`), keeping the others in order.
+    fn discard(&mut self, partitions: Option<&[(&[u8], i32)]>) {
         let mut kept = self.next;
-        let mut gone = 0;
         for i in self.next..self.len {
             let m = self.msgs[i];
             // SAFETY: carried messages are live and ours until destroyed here or handed out
-            // (then they are no longer in `next..len`).
-            if unsafe { drop(&*m) } {
+            // (then they are no longer in `next..len`); a live message's topic name is too.
+            let gone = partitions.is_none_or(|ps| unsafe { ps.iter().any(|&(t, p)| p == (*m).partition && t == topic_of(&*m)) });
+            if gone {
                 // SAFETY: as above; destroyed once, and no longer carried (not copied back).
                 unsafe { rdkafka::bindings::rd_kafka_message_destroy(m) };
-                gone += 1;
             } else {
                 self.msgs[kept] = m;
                 kept += 1;
             }
         }
         self.len = kept;
-        gone
     }
 }
 
 /// What an event arriving on the consumer's queue must reach: a wait for records, and the
 /// poll that would otherwise hand out records taken earlier before serving it.
 struct Wake {
-    /// Our records queue (its wait is ended with a yield).
+    /// A queue of our own that every assigned partition's fetch queue is forwarded to (before
+    /// each assignment takes effect), so that records are taken from librdkafka many at a
+    /// time ([`ClosableConsumer::poll_record`]); a wait on it is ended with a yield when an
+    /// event arrives on the consumer queue. Null once released.
     records: *mut rdkafka::bindings::rd_kafka_queue_t,
     /// Set when an event arrives on the consumer's empty queue (and by the poll itself while
     /// events may be left): the next poll serves events before records.
@@ -483,7 +480,6 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
         ClosableConsumer {
             inner: std::mem::ManuallyDrop::new(inner),
             queue,
-            records,
             wake,
             carry: parking_lot::Mutex::new(Carry::new()),
             kept: parking_lot::Mutex::new(None),
@@ -515,17 +511,16 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
         for e in list_elems(list) {
             let q = rd::rd_kafka_queue_get_partition(rk, e.topic, e.partition);
             if !q.is_null() {
-                rd::rd_kafka_queue_forward(q, self.records);
+                rd::rd_kafka_queue_forward(q, self.wake.records);
                 rd::rd_kafka_queue_destroy(q);
             }
         }
     }
 
     /// Destroys the records taken from librdkafka and not yet handed out of a partition that
-    /// was sought (or rewound): they come again from its new position. Returns how many.
-    pub fn drop_carried(&self, topic: &str, partition: i32) -> usize {
-        // SAFETY (in the closure): a carried message's topic handle is live while it is.
-        self.carry.lock().discard(|m| m.partition == partition && unsafe { topic_of(m) } == topic.as_bytes())
+    /// was sought (or rewound): they come again from its new position.
+    pub fn drop_carried(&self, topic: &str, partition: i32) {
+        self.carry.lock().discard(Some(&[(topic.as_bytes(), partition)]));
     }
 
     /// Keeps a polled record (in place of any kept before) until [`Self::release_kept`] or
@@ -552,7 +547,7 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
 
     fn release_queue(&mut self) {
         self.release_kept();
-        self.carry.lock().discard(|_| true);
+        self.carry.lock().discard(None);
         if !self.queue.is_null() {
             // SAFETY: our own references, released once (nulled here). The wake-up callback
             // is removed first, under the queue's lock: none runs once that returns, and none
@@ -561,11 +556,11 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
             // they fetch.
             unsafe {
                 rdkafka::bindings::rd_kafka_queue_cb_event_enable(self.queue, None, std::ptr::null_mut());
-                rdkafka::bindings::rd_kafka_queue_destroy(self.records);
+                rdkafka::bindings::rd_kafka_queue_destroy(self.wake.records);
                 rdkafka::bindings::rd_kafka_queue_destroy(self.queue);
             }
             self.queue = std::ptr::null_mut();
-            self.records = std::ptr::null_mut();
+            self.wake.records = std::ptr::null_mut();
         }
     }
 
@@ -580,28 +575,29 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
         use std::sync::atomic::Ordering;
         assert!(!self.abandoned && !self.queue.is_null(), "consumer polled after its close");
         // Events first (a rebalance must not wait for the records taken before it arrived);
-        // when some were served, more may be left: the next call looks again.
-        if self.wake.events.swap(false, Ordering::AcqRel) {
+        // when one was served, more may be left: the next call looks again. With no record
+        // taken left, the consumer queue is looked at whatever the note says.
+        let mut carried = None;
+        if !self.wake.events.swap(false, Ordering::AcqRel) {
+            carried = self.carry.lock().pop();
+        }
+        if carried.is_none() {
             let polled = self.serve_event();
             if !matches!(polled, Polled::Nothing) {
                 self.wake.events.store(true, Ordering::Release);
                 return polled;
             }
+            carried = self.carry.lock().pop();
         }
-        if let Some(m) = self.carry.lock().pop() {
+        if let Some(m) = carried {
             // SAFETY: a carried message is live and ours.
             return unsafe { self.record(m) };
-        }
-        let polled = self.serve_event();
-        if !matches!(polled, Polled::Nothing) {
-            self.wake.events.store(true, Ordering::Release);
-            return polled;
         }
         let mut carry = self.carry.lock();
         if timeout_ms == 0 {
             self.take(&mut carry, 0, CARRY_MAX);
         } else if self.take(&mut carry, timeout_ms, 1) > 0 {
-            // (an event arriving on the consumer queue meanwhile ends the wait: see `records`)
+            // (an event arriving on the consumer queue meanwhile ends the wait: see `Wake`)
             self.take(&mut carry, 0, CARRY_MAX - 1);
         }
         match carry.pop() {
@@ -623,7 +619,7 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
         // from `len` on, inside the array, and each message it returns is ours (destroyed when
         // handed out and dropped, or discarded).
         let n = unsafe {
-            rdkafka::bindings::rd_kafka_consume_batch_queue(self.records, timeout_ms, carry.msgs.as_mut_ptr().add(carry.len), max)
+            rdkafka::bindings::rd_kafka_consume_batch_queue(self.wake.records, timeout_ms, carry.msgs.as_mut_ptr().add(carry.len), max)
         };
         let n = n.max(0) as usize;
         carry.len += n;
@@ -692,7 +688,7 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
                             // their new owner delivers them.
                             let revoked: Vec<(&[u8], i32)> =
                                 list_elems(list.ptr()).iter().map(|t| (CStr::from_ptr(t.topic).to_bytes(), t.partition)).collect();
-                            self.carry.lock().discard(|m| revoked.iter().any(|&(t, p)| p == m.partition && t == topic_of(m)));
+                            self.carry.lock().discard(Some(&revoked));
                         }
                     } else {
                         tracing::warn!("invalid rebalance event: {}", rdkafka_err_name(err as i32));
@@ -935,24 +931,6 @@ impl TopicHandles {
     }
 }
 
-/// A record to send with [`ReportPump::send`]: borrowed fields, copied by librdkafka.
-pub struct Outgoing<'a> {
-    /// Topic name.
-    pub topic: &'a str,
-    /// Explicit partition, else the partitioner's choice.
-    pub partition: Option<i32>,
-    /// Key (`None`: null).
-    pub key: Option<&'a [u8]>,
-    /// Value (`None`: null).
-    pub value: Option<&'a [u8]>,
-    /// Headers in order (`None` value: null).
-    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
-    /// Create time in ms since the epoch, else librdkafka's clock.
-    pub timestamp: Option<i64>,
-    /// The delivery report's opaque value (a number, never dereferenced).
-    pub opaque: usize,
-}
-
 impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
     /// Starts serving `producer`'s events.
     pub fn new(producer: rdkafka::producer::BaseProducer<C>) -> std::io::Result<Self> {
@@ -986,9 +964,10 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
     }
 
     /// Hands one record to librdkafka (`rd_kafka_produceva`, key, value and headers copied),
-    /// through its topic's handle; its delivery report comes with `rec.opaque`. The error is
-    /// librdkafka's (`QueueFull` when its queue is full: the caller may retry).
-    pub fn send(&self, rec: &Outgoing<'_>) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+    /// through its topic's handle; its delivery report comes with `opaque` (a number, never
+    /// dereferenced). The error is librdkafka's (`QueueFull` when its queue is full: the
+    /// caller may retry).
+    pub fn send(&self, rec: &crate::message::ProduceRecord<'_>, opaque: usize) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
         use rdkafka::bindings as rd;
         use rdkafka::producer::Producer;
         let rk = self.producer.client().native_ptr();
@@ -1009,7 +988,7 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
             vu(V::RD_KAFKA_VTYPE_MSGFLAGS, rd::rd_kafka_vu_s__bindgen_ty_1 { i: rd::RD_KAFKA_MSG_F_COPY as i32 }),
             vu(V::RD_KAFKA_VTYPE_VALUE, mem(rec.value)),
             vu(V::RD_KAFKA_VTYPE_KEY, mem(rec.key)),
-            vu(V::RD_KAFKA_VTYPE_OPAQUE, rd::rd_kafka_vu_s__bindgen_ty_1 { ptr: rec.opaque as *mut std::ffi::c_void }),
+            vu(V::RD_KAFKA_VTYPE_OPAQUE, rd::rd_kafka_vu_s__bindgen_ty_1 { ptr: opaque as *mut std::ffi::c_void }),
             vu(V::RD_KAFKA_VTYPE_TIMESTAMP, rd::rd_kafka_vu_s__bindgen_ty_1 { i64_: rec.timestamp.unwrap_or(0) }),
             vu(V::RD_KAFKA_VTYPE_HEADERS, rd::rd_kafka_vu_s__bindgen_ty_1 { headers: std::ptr::null_mut() }),
         ];
@@ -1021,7 +1000,7 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
                 std::ptr::null_mut()
             } else {
                 let h = rd::rd_kafka_headers_new(rec.headers.len());
-                for (name, value) in rec.headers {
+                for (name, value) in &rec.headers {
                     rd::rd_kafka_header_add(
                         h,
                         name.as_ptr() as *const std::ffi::c_char,
