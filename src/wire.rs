@@ -215,6 +215,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>> Numbers<B> {
     }
 }
 
+/// The length of `n` written as a frame number: its digits, a sign when negative, the comma.
+#[inline(always)]
+fn number_len(n: i64) -> usize {
+    usize::from(n < 0) + n.unsigned_abs().checked_ilog10().map_or(1, |d| d as usize + 1) + 1
+}
+
 /// Where record frames are written: a growing buffer, or a fixed one (the host's reply
 /// buffer, written in place, which saves copying a whole batch once more).
 pub trait FrameOut {
@@ -306,7 +312,18 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
     let key_len = rec.key.map_or(0, <[u8]>::len);
     let value_len = rec.value.map_or(0, <[u8]>::len);
     let headers_len = rec.headers.len();
-    let mut room = capacity.saturating_sub(FRAME_HEADER_MAX + rec.topic.len());
+    let mut numbers = [
+        rec.partition as i64,
+        rec.offset,
+        rec.timestamp.unwrap_or(-1),
+        rec.topic.len() as i64,
+        rec.key.map_or(-1, |k| k.len() as i64),
+        rec.value.map_or(-1, |v| v.len() as i64),
+        headers_len as i64,
+        0, // the inline bits, one digit whatever they are
+    ];
+    let header_len: usize = numbers.iter().map(|&n| number_len(n)).sum();
+    let mut room = capacity.checked_sub(header_len + rec.topic.len())?;
     let mut inline = 0;
     let mut whole = true;
     for (f, len) in [(field::KEY, key_len), (field::HEADERS, headers_len), (field::VALUE, value_len)] {
@@ -317,32 +334,14 @@ pub fn encode_record_frame(rec: &RecordView<'_>, capacity: usize, out: &mut impl
             whole = false;
         }
     }
-    let numbers = [
-        rec.partition as i64,
-        rec.offset,
-        rec.timestamp.unwrap_or(-1),
-        rec.topic.len() as i64,
-        rec.key.map_or(-1, |k| k.len() as i64),
-        rec.value.map_or(-1, |v| v.len() as i64),
-        headers_len as i64,
-        inline as i64,
-    ];
-    if capacity >= FRAME_HEADER_MAX + rec.topic.len() {
-        // The header's digits go straight into place: built elsewhere and copied, they would
-        // be read back right after their narrow stores, which stalls the CPU.
-        out.put_with(FRAME_HEADER_MAX, |tail| {
-            let mut header = Numbers { buf: tail, len: 0 };
-            numbers.iter().for_each(|&n| header.push(n));
-            header.len
-        });
-    } else {
-        let mut header = Numbers::<[u8; FRAME_HEADER_MAX]>::new();
+    numbers[7] = inline as i64;
+    // The header's digits go straight into place: built elsewhere and copied, they would be
+    // read back right after their narrow stores, which stalls the CPU.
+    out.put_with(header_len, |tail| {
+        let mut header = Numbers { buf: tail, len: 0 };
         numbers.iter().for_each(|&n| header.push(n));
-        if header.as_bytes().len() + rec.topic.len() > capacity {
-            return None;
-        }
-        out.put(header.as_bytes());
-    }
+        header.len
+    });
     out.put(rec.topic.as_bytes());
     if inline & field::inline_bit(field::KEY) != 0 {
         out.put(rec.key.unwrap_or_default());
@@ -537,6 +536,7 @@ mod tests {
         for &n in &all {
             let mut out = Vec::new();
             push_num(&mut out, n);
+            assert_eq!(out.len(), number_len(n), "{n}");
             assert_eq!(String::from_utf8(out).unwrap(), format!("{n},"));
         }
         // eight to a frame header, the longest ones included
@@ -632,7 +632,8 @@ mod tests {
     }
 
     /// Frames written in place into a fixed buffer are byte for byte those of a growing one,
-    /// a frame of the largest numbers fits `FRAME_HEADER_MAX` plus its topic, and dropping a
+    /// a frame of the largest numbers fits `FRAME_HEADER_MAX` plus its topic, a frame keeps its
+    /// fields inline as long as it fits exactly, and dropping a
     /// frame in place (as a batch drops a revoked partition's records) keeps the others whole.
     #[test]
     fn frames_in_place_match_and_compact() {
@@ -660,12 +661,20 @@ mod tests {
         assert_eq!(fixed.written_mut(), &grown[..]);
         for r in &recs {
             let mut one = Vec::new();
-            let bare = ConsumedRecord { value: None, ..r.clone() };
+            let bare = ConsumedRecord { key: None, value: None, ..r.clone() };
             assert!(encode_record_frame(&bare.view(), FRAME_HEADER_MAX + r.topic.len(), &mut one).is_some());
             assert!(one.len() <= FRAME_HEADER_MAX + r.topic.len(), "{}", String::from_utf8_lossy(&one));
             let mut none = Vec::new();
             assert_eq!(encode_record_frame(&bare.view(), one.len() - 1, &mut none), None, "one byte short");
             assert!(none.is_empty(), "nothing is written when the frame does not fit");
+            // the fields are inlined as long as the frame fits exactly
+            let mut whole = Vec::new();
+            assert_eq!(encode_record_frame(&r.view(), 4096, &mut whole).map(|f| f.whole), Some(true));
+            let mut exact = Vec::new();
+            assert_eq!(encode_record_frame(&r.view(), whole.len(), &mut exact), Some(FrameFit { inline: 7, whole: true }));
+            let mut short = Vec::new();
+            assert_eq!(encode_record_frame(&r.view(), whole.len() - 1, &mut short), Some(FrameFit { inline: 1 | 4, whole: false }));
+            assert_eq!(short.len(), whole.len() - 300, "the value left out, the rest as before");
         }
         let end = FrameOut::len(&fixed);
         let (a, b) = (starts[1], starts[2]);
