@@ -278,6 +278,9 @@ fi
 # ---------------------------------------------------------------------------- report
 T1=$(date +%s)
 KAFKA_JAR="$(find "$KAFKA_TEST_LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' -printf '%f\n' | head -n 1)"
+# the consumer's take size: a constant of the code that the report's text names
+CARRY_MAX="$(sed -n 's/^const CARRY_MAX: usize = \([0-9]*\);.*/\1/p' src/boundary/sys.rs)"
+[[ -n "$CARRY_MAX" ]] || die "const CARRY_MAX not found in src/boundary/sys.rs"
 {
     echo "command=$COMMAND"
     echo "nproc=$(nproc)"
@@ -307,6 +310,7 @@ KAFKA_JAR="$(find "$KAFKA_TEST_LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' -print
     echo "rss_mb=$RSS_MB"
     echo "rss_record=$RSS_RECORD"
     echo "queued_kb=$QUEUED_KB"
+    echo "carry_max=$CARRY_MAX"
     echo "seconds=$(( T1 - T0 ))"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 } >"$OUT/meta.env"

@@ -504,7 +504,7 @@ Sizes: confirmed runs {int(meta.get('confirmed', 0)):,} records each; throughput
   per-message poll for every record (three clock reads, a queue lock, a partition lock to
   note the position) and rust-rdkafka's `poll` adds a clock read and an allocation. The
   bridge forwards every assigned partition's fetch queue to a queue of its own and takes
-  what is fetched up to 128 records per librdkafka call (`rd_kafka_consume_batch_queue`),
+  what is fetched up to {meta['carry_max']} records per librdkafka call (`rd_kafka_consume_batch_queue`),
   handing them out one by one; rebalances and other events still come through the consumer
   queue, each served before the records already taken. At 1 KiB and 100 KiB the bridge is bound by copying: the raw side never reads a
   value's bytes, while the bridge brings each into the reply (the first read of bytes that the
