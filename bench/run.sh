@@ -12,7 +12,7 @@
 # stopped on exit, whatever happens.
 #
 # Knobs (environment; defaults keep a run on a 2-core machine under ~10 minutes):
-#   BENCH_ROUNDS=8            rounds of alternation per workload and size (single runs on a
+#   BENCH_ROUNDS=12           rounds of alternation per workload and size (single runs on a
 #                             2-core VM spread widely: more rounds, steadier totals)
 #   BENCH_SIZES="100 1024 102400"   record (value) sizes in bytes
 #   BENCH_CONFIRMED=1000      records per confirmed (one-at-a-time) produce run
@@ -40,7 +40,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ROUNDS="${BENCH_ROUNDS:-8}"
+ROUNDS="${BENCH_ROUNDS:-12}"
 SIZES="${BENCH_SIZES:-100 1024 102400}"
 CONFIRMED="${BENCH_CONFIRMED:-1000}"
 MB="${BENCH_MB:-64}"
