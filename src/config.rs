@@ -142,6 +142,11 @@ impl Settings {
             }
             cfg.set(k, v);
         }
+        if self.get("sasl.mechanism").is_some_and(|m| m.eq_ignore_ascii_case("OAUTHBEARER")) {
+            // Token refreshes on a queue of their own, which the client's creator hands to
+            // librdkafka's background thread (`boundary::sys::sasl_callbacks_in_background`).
+            cfg.set("enable_sasl_queue", "true");
+        }
         (cfg, redactor)
     }
 }
@@ -149,6 +154,19 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// OAUTHBEARER clients (and only they) get a SASL queue of their own, which the client's
+    /// creator hands to librdkafka's background thread.
+    #[test]
+    fn oauthbearer_clients_get_a_sasl_queue() {
+        for (mechanism, queue) in [("OAUTHBEARER", Some("true")), ("oauthbearer", Some("true")), ("PLAIN", None)] {
+            let s = Settings::with_defaults(&[("sasl.mechanism", mechanism)]);
+            let (cfg, _) = s.to_client_config();
+            assert_eq!(cfg.get("enable_sasl_queue"), queue, "{mechanism}");
+        }
+        let (cfg, _) = Settings::with_defaults(&[("acks", "all")]).to_client_config();
+        assert_eq!(cfg.get("enable_sasl_queue"), None);
+    }
 
     #[test]
     fn later_pairs_override_defaults() {

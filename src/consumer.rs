@@ -467,7 +467,8 @@ pub struct ConsumerCtx {
 crate::client::delegate_client_context!(ConsumerCtx);
 
 // The consumer's poll (`boundary::sys::ClosableConsumer::poll_record`) serves no OAuth token
-// refresh event: a context that refreshed tokens itself would need it to.
+// refresh event (librdkafka's background thread serves librdkafka's own refresh): a context
+// that refreshed tokens itself would need it to.
 const _: () = assert!(!<ConsumerCtx as rdkafka::client::ClientContext>::ENABLE_REFRESH_OAUTH_TOKEN);
 
 impl ConsumerContext for ConsumerCtx {
@@ -750,6 +751,7 @@ impl Consumer {
             crate::boundary::sys::with_signals_blocked(|| BaseConsumer::from_config_and_context(&cfg, ctx))
                 .map_err(|e| all.explain(&e, "creating the consumer", &redactor))?;
         let inner = crate::boundary::sys::ClosableConsumer::new(inner);
+        crate::boundary::sys::sasl_callbacks_in_background(inner.client()).map_err(|e| e.redacted(&redactor))?;
         let list: Vec<&str> = topics.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
         if list.is_empty() {
             return Err(BridgeError::bad_argument("no topic to consume"));

@@ -203,6 +203,7 @@ impl Producer {
         // its own thread too).
         let base = crate::boundary::sys::with_signals_blocked(|| BaseProducer::from_config_and_context(&cfg, ctx))
             .map_err(|e| all.explain(&e, "creating the producer", &redactor))?;
+        crate::boundary::sys::sasl_callbacks_in_background(base.client()).map_err(|e| e.redacted(&redactor))?;
         let inner = crate::boundary::sys::ReportPump::new(base)
             .map_err(|e| BridgeError::bad_argument(format!("creating the producer: its report thread did not start: {e}")))?;
         let timeout_ms: u64 = all.get("message.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(300_000);

@@ -40,6 +40,10 @@ fn main() {
     let _p2 = bridge.producer_new(&cfg).unwrap();
     let c1 = bridge.consumer_new(&[cfg[0], ("group.id", "threads")], "t1").unwrap();
     let _c2 = bridge.consumer_new(&[cfg[0], ("group.id", "threads")], "t1,t2").unwrap();
+    // OAUTHBEARER clients have librdkafka's background thread renew their tokens.
+    let oauth = [cfg[0], ("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "OAUTHBEARER"), ("enable.sasl.oauthbearer.unsecure.jwt", "true")];
+    let _p3 = bridge.producer_new(&oauth).unwrap();
+    let _c3 = bridge.consumer_new(&[oauth.as_slice(), &[("group.id", "threads")]].concat(), "t1").unwrap();
     let _ = bridge.poll(c1, 50).unwrap();
     let e = bridge.produce(p1, &support::client::Rec { topic: "t1".into(), ..Default::default() }).unwrap_err();
     assert_eq!(e.name, "MSG_TIMED_OUT", "{e}");
@@ -47,6 +51,8 @@ fn main() {
 
     let during = threads();
     assert!(during.len() > 8, "clients run threads: {during:?}");
+    let background = during.values().filter(|(name, _)| name == "rdk:bg").count();
+    assert_eq!(background, 2, "a background thread for each OAUTHBEARER client: {during:?}");
     let mut checked = 0;
     for (tid, (name, mask)) in &during {
         if *tid == me {

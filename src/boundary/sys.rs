@@ -47,6 +47,35 @@ pub fn rdkafka_err_name(code: i32) -> String {
     }
 }
 
+/// Has librdkafka's background thread serve the client's SASL callbacks: the OAUTHBEARER
+/// token refresh, for a client configured with a SASL queue (`enable_sasl_queue`, which the
+/// config module sets for OAUTHBEARER). librdkafka otherwise puts the refresh on the queue the
+/// host's calls poll, as an event that only a handler of its own would serve; polled and
+/// destroyed, it refreshes nothing, and the token expires. Served in the background, a token
+/// is also renewed while the host does not call. Nothing to do for a client without SASL
+/// callbacks. The background thread starts with every signal blocked.
+pub fn sasl_callbacks_in_background<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+) -> crate::error::Result<()> {
+    use rdkafka::bindings as rd;
+    // SAFETY: the client is live for the call; an error object returned is ours, read and
+    // destroyed here (its string is copied before).
+    let (code, text) = with_signals_blocked(|| unsafe {
+        let err = rd::rd_kafka_sasl_background_callbacks_enable(client.native_ptr());
+        if err.is_null() {
+            return (rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR, String::new());
+        }
+        let code = rd::rd_kafka_error_code(err);
+        let text = CStr::from_ptr(rd::rd_kafka_error_string(err)).to_string_lossy().into_owned();
+        rd::rd_kafka_error_destroy(err);
+        (code, text)
+    });
+    match code {
+        rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR | rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__NOT_CONFIGURED => Ok(()),
+        _ => Err(crate::error::BridgeError::from_code(code.into(), &format!("serving SASL callbacks in the background: {text}"))),
+    }
+}
+
 /// librdkafka's version string.
 pub fn rdkafka_version() -> String {
     rdkafka::util::get_rdkafka_version().1
@@ -736,9 +765,13 @@ impl<C: rdkafka::consumer::ConsumerContext> ClosableConsumer<C> {
                     }
                     Polled::Served
                 }
-                // Consumed unserved, as rust-rdkafka does for a context that does not refresh
-                // OAuth tokens itself (`C::ENABLE_REFRESH_OAUTH_TOKEN`; the bridge's do not).
-                rd::RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH => Polled::Served,
+                // Not expected: the bridge's clients have token refreshes served on their own
+                // queue by librdkafka's background thread (`sasl_callbacks_in_background`), and
+                // a refresh polled here and destroyed would refresh nothing.
+                rd::RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH => {
+                    tracing::warn!("an OAUTHBEARER token refresh reached the consumer's poll; it is not served there");
+                    Polled::Served
+                }
                 other => {
                     let name = CStr::from_ptr(rd::rd_kafka_event_name(e)).to_string_lossy();
                     tracing::warn!("ignored event '{name}' ({other}) on consumer poll");

@@ -18,7 +18,8 @@
 #
 # After start / restart-same, STATE_DIR/env holds `export NAME=value` lines:
 #   KAFKA_TEST_BOOTSTRAP        PLAINTEXT listener, 127.0.0.1:port
-#   KAFKA_TEST_SASL_BOOTSTRAP   SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+#   KAFKA_TEST_SASL_BOOTSTRAP   SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512,
+#                               OAUTHBEARER with unsecured tokens: alg none, any subject)
 #   KAFKA_TEST_SSL_BOOTSTRAP    SSL listener (server auth only; cert SAN DNS:localhost,IP:127.0.0.1)
 #   KAFKA_TEST_SSL_CA           absolute path of the CA certificate (PEM) -> ssl.ca.location
 #   KAFKA_TEST_PLAIN_USER / KAFKA_TEST_PLAIN_PASSWORD     SASL/PLAIN user
@@ -422,12 +423,15 @@ advertised.listeners=PLAINTEXT://127.0.0.1:${pp},SASL_PLAINTEXT://127.0.0.1:${ps
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 
-# SASL on the SASL_PLAINTEXT listener: PLAIN users inline, SCRAM users from 'format --add-scram'
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
-listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+# SASL on the SASL_PLAINTEXT listener: PLAIN users inline, SCRAM users from 'format --add-scram',
+# OAUTHBEARER with Kafka's unsecured token validator (tokens with alg "none", for tests only;
+# each connection is authenticated with the client's token of the moment, refused once expired).
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${PLAIN_USER}="${plain_pw}";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
 
 # TLS on the SSL listener: server authentication only
 ssl.keystore.type=PKCS12
