@@ -168,7 +168,7 @@ fn version_and_empty_last_error_shapes() {
     let features: Vec<&str> = v.split("features=").nth(1).unwrap().split(' ').next().unwrap().split(',').collect();
     let entries: usize = v.split("entries=").nth(1).unwrap().trim().parse().unwrap();
     assert_eq!(entries, PINNED.len());
-    for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "gzip", "snappy", "lz4", "zstd"] {
+    for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "http", "oidc", "gzip", "snappy", "lz4", "zstd"] {
         assert!(features.contains(&f), "librdkafka is built without {f}: {v}");
     }
 }
