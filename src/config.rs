@@ -84,6 +84,12 @@ impl Settings {
         }
     }
 
+    /// Removes `key`; returns its value and where it came from.
+    pub fn remove(&mut self, key: &str) -> Option<(String, String)> {
+        let i = self.pairs.iter().position(|(k, _)| k == key)?;
+        Some((self.pairs.remove(i).1, self.sources.remove(i)))
+    }
+
     /// Where the value of `key` came from ("" when not recorded).
     pub fn source_of(&self, key: &str) -> &str {
         self.pairs.iter().position(|(k, _)| k == key).map_or("", |i| self.sources[i].as_str())
@@ -196,6 +202,44 @@ mod tests {
         assert_eq!(s.get("client.id"), Some("dflt"), "an empty host setting means not set");
         assert_eq!(s.get("group.id"), Some("from-table"), "a table row beats a setting left at its default");
         assert_eq!(s.get("message.timeout.ms"), Some("30000"), "a default setting beats the library default");
+    }
+
+    /// With OAUTHBEARER, the Credentials are the OAuth client's id and secret (and the secret
+    /// is redacted like a password); without a way to get tokens, the client is refused with
+    /// the keys to set.
+    #[test]
+    fn oauthbearer_credentials_name_the_oauth_client() {
+        let spec = |table: &[(&str, &str)]| {
+            let mut pairs: Vec<(&[u8], Option<&[u8]>)> = vec![
+                (b"host:SASLMechanism", Some(b"OAUTHBEARER")),
+                (b"host:Username", Some(b"iris-client")),
+                (b"host:Password", Some(b"s3cr3t-value")),
+            ];
+            pairs.extend(table.iter().map(|(k, v)| (k.as_bytes(), Some(v.as_bytes()))));
+            let blob = crate::wire::encode_pairs(pairs);
+            ClientSpec::parse(crate::wire::decode_pairs(&blob).unwrap()).unwrap()
+        };
+        let oidc = [("sasl.oauthbearer.method", "oidc"), ("sasl.oauthbearer.token.endpoint.url", "https://idp/token")];
+        let (s, _) = spec(&oidc).librdkafka(&[]).unwrap();
+        assert_eq!(s.get("sasl.oauthbearer.client.id"), Some("iris-client"));
+        assert_eq!(s.get("sasl.oauthbearer.client.secret"), Some("s3cr3t-value"));
+        assert_eq!(s.source_of("sasl.oauthbearer.client.secret"), "setting Password");
+        assert_eq!((s.get("sasl.username"), s.get("sasl.password")), (None, None));
+        let (_, redactor) = s.to_client_config();
+        assert_eq!(redactor.redact("secret is s3cr3t-value"), "secret is ***");
+        // a client id from the table is kept; the Credentials' password still fills the secret
+        let (s, _) = spec(&[oidc[0], oidc[1], ("sasl.oauthbearer.client.id", "from-table")]).librdkafka(&[]).unwrap();
+        assert_eq!(s.get("sasl.oauthbearer.client.id"), Some("from-table"));
+        assert_eq!(s.get("sasl.oauthbearer.client.secret"), Some("s3cr3t-value"));
+        // unsigned test tokens need no client
+        assert!(spec(&[("enable.sasl.oauthbearer.unsecure.jwt", "true")]).librdkafka(&[]).is_ok());
+        let e = spec(&[]).librdkafka(&[]).unwrap_err();
+        assert!(e.message.contains("sasl.oauthbearer.method=oidc") && e.message.contains("setting SASLMechanism"), "{e}");
+        assert!(!e.message.contains("s3cr3t"), "{e}");
+        // other mechanisms keep the Credentials as the SASL user
+        let blob = crate::wire::encode_pairs([(&b"host:SASLMechanism"[..], Some(&b"PLAIN"[..])), (b"host:Username", Some(b"u")), (b"host:Password", Some(b"pw1"))]);
+        let (s, _) = ClientSpec::parse(crate::wire::decode_pairs(&blob).unwrap()).unwrap().librdkafka(&[]).unwrap();
+        assert_eq!((s.get("sasl.username"), s.get("sasl.password"), s.get("sasl.oauthbearer.client.id")), (Some("u"), Some("pw1"), None));
     }
 
     #[test]
@@ -324,8 +368,41 @@ impl ClientSpec {
                 out.set_from(&k, &v, &format!("setting {name}"));
             }
         }
+        oauthbearer(&mut out)?;
         Ok((out, warnings))
     }
+}
+
+/// With the SASL mechanism OAUTHBEARER: the Credentials setting names the OAuth client (its
+/// id and secret, for librdkafka's OIDC client-credentials grant), not a SASL user; and the
+/// client must have a way to get tokens, or it would wait for one forever and never connect.
+fn oauthbearer(out: &mut Settings) -> Result<()> {
+    if !out.get("sasl.mechanism").is_some_and(|m| m.eq_ignore_ascii_case("OAUTHBEARER")) {
+        return Ok(());
+    }
+    for (user_key, client_key) in [("sasl.username", "sasl.oauthbearer.client.id"), ("sasl.password", "sasl.oauthbearer.client.secret")] {
+        if out.source_of(user_key).starts_with("setting ") && out.get(client_key).is_none() {
+            if let Some((value, source)) = out.remove(user_key) {
+                out.set_from(client_key, &value, &source);
+            }
+        }
+    }
+    let oidc = out.get("sasl.oauthbearer.method").is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"));
+    let unsecured = out
+        .get("enable.sasl.oauthbearer.unsecure.jwt")
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "t" | "1"));
+    if oidc || unsecured {
+        return Ok(());
+    }
+    let from = match out.source_of("sasl.mechanism") {
+        "" => String::new(),
+        src => format!(" (from {src})"),
+    };
+    Err(BridgeError::config(format!(
+        "SASL mechanism OAUTHBEARER{from} has no way to get tokens: set sasl.oauthbearer.method=oidc and \
+         sasl.oauthbearer.token.endpoint.url (the client id and secret come from the Credentials setting), \
+         or enable.sasl.oauthbearer.unsecure.jwt=true (unsigned tokens, for tests only)"
+    )))
 }
 
 /// The librdkafka properties for one IRIS setting (the names of `EnsLib.Kafka.*`). Settings

@@ -321,3 +321,156 @@ fn oauthbearer_tokens_are_renewed_while_clients_run() {
     b.consumer_close(c).unwrap();
     b.producer_close(p, 5000).unwrap();
 }
+
+/// Base64 of `bytes`: the standard alphabet with padding (HTTP Basic), or the URL-safe one
+/// without (JWT parts).
+fn base64(bytes: &[u8], url: bool) -> String {
+    let abc: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(abc[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// An OAuth token endpoint for the OIDC test, on loopback: each POST that presents the
+/// expected client id and secret (HTTP Basic, the client-credentials grant) gets an
+/// unsigned token for subject "iris" living `life` seconds (as the test broker's validator
+/// accepts); any other request is refused with 401. Counts both.
+struct TokenEndpoint {
+    url: String,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn token_endpoint(client_id: &str, secret: &str, life: u64) -> TokenEndpoint {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let expected = format!("basic {}", base64(format!("{client_id}:{secret}").as_bytes(), false));
+    let (issued, refused) = (std::sync::Arc::default(), std::sync::Arc::default());
+    let (i, r): (std::sync::Arc<std::sync::atomic::AtomicUsize>, std::sync::Arc<std::sync::atomic::AtomicUsize>) =
+        (std::sync::Arc::clone(&issued), std::sync::Arc::clone(&refused));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut auth, mut length, mut line) = (String::new(), 0usize, String::new());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "authorization" => auth = value.trim().to_owned(),
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let grant = String::from_utf8_lossy(&body).contains("grant_type=client_credentials");
+            let (status, json) = if request_line.starts_with("POST ") && grant && auth.to_ascii_lowercase() == expected.to_ascii_lowercase() {
+                i.fetch_add(1, Ordering::SeqCst);
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let header = base64(br#"{"alg":"none"}"#, true);
+                let claims = base64(format!(r#"{{"sub":"iris","iat":{now},"exp":{}}}"#, now + life).as_bytes(), true);
+                ("200 OK", format!(r#"{{"access_token":"{header}.{claims}.","token_type":"bearer","expires_in":{life}}}"#))
+            } else {
+                r.fetch_add(1, Ordering::SeqCst);
+                ("401 Unauthorized", r#"{"error":"invalid_client"}"#.to_owned())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            );
+        }
+    });
+    TokenEndpoint { url, issued, refused }
+}
+
+/// OAUTHBEARER with librdkafka's OIDC client, set up as the adapters send it: the SASL
+/// mechanism and the Credentials (the OAuth client's id and secret) as host settings, the
+/// method and the token endpoint as lookup-table rows. Both clients fetch tokens from the
+/// endpoint and fetch new ones before they expire (15-second tokens, renewed at 12 s; the
+/// broker ends a session when its token expires, so connections re-authenticate or are made
+/// anew with the token of the moment), records keep going both ways for 25 s, and a wrong
+/// secret fails in bounded time without appearing in any error.
+#[test]
+fn oidc_client_credentials_from_the_credentials_setting() {
+    use std::sync::atomic::Ordering;
+    let k = Broker::from_env();
+    let topic = unique("oidc");
+    create_topic(&k.bootstrap, &topic, 1);
+    let secret = "0idc-Cl1ent-S3cret";
+    let idp = token_endpoint("iris-client", secret, 15);
+    let b = support::bridge();
+    let cfg = |password: &'static str| {
+        vec![
+            ("host:Servers", k.sasl_bootstrap.clone()),
+            ("host:SecurityProtocol", "SASL_PLAINTEXT".to_owned()),
+            ("host:SASLMechanism", "OAUTHBEARER".to_owned()),
+            ("host:Username", "iris-client".to_owned()),
+            ("host:Password", password.to_owned()),
+            ("sasl.oauthbearer.method", "oidc".to_owned()),
+            ("sasl.oauthbearer.token.endpoint.url", idp.url.clone()),
+            ("connections.max.idle.ms", "1000".to_owned()),
+            ("message.timeout.ms", "8000".to_owned()),
+        ]
+    };
+    fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+    let pcfg = cfg(secret);
+    let p = b.producer_new(&refs(&pcfg)).unwrap();
+    let group = unique("g");
+    let mut ccfg = cfg(secret);
+    ccfg.extend([("host:GroupID", group.clone()), ("host:AutoOffsetReset", "earliest".to_owned())]);
+    ccfg.retain(|(k, _)| *k != "message.timeout.ms");
+    let c = b.consumer_new(&refs(&ccfg), &topic).unwrap();
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(25) {
+        let value = format!("record {n}").into_bytes();
+        let at = started.elapsed().as_secs();
+        b.produce(p, &Rec { topic: topic.clone(), value: Some(value.clone()), ..Default::default() })
+            .unwrap_or_else(|e| panic!("{at} s in, record {n} was not sent: {e}"));
+        let r = b.poll_until(c, 10_000).unwrap_or_else(|e| panic!("{at} s in, reading record {n}: {e}"));
+        assert_eq!(r.and_then(|r| r.value).as_deref(), Some(&value[..]), "{at} s in, record {n}");
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let issued = idp.issued.load(Ordering::SeqCst);
+    assert!(issued >= 4, "two clients, each a first token and at least one renewal in 25 s: {issued} issued");
+    assert_eq!(idp.refused.load(Ordering::SeqCst), 0);
+    b.consumer_close(c).unwrap();
+    b.producer_close(p, 5000).unwrap();
+
+    // a wrong secret: refused by the endpoint, no connection authenticates
+    let wrong = cfg("Wr0ng-S3cret-xyz");
+    let p = b.producer_new(&refs(&wrong)).unwrap();
+    let started = std::time::Instant::now();
+    let e = b.produce(p, &Rec { topic: topic.clone(), ..Default::default() }).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(40), "bounded");
+    assert!(idp.refused.load(Ordering::SeqCst) > 0, "the endpoint was asked with the wrong secret");
+    let logs = b.logs(p).unwrap().1;
+    for text in [e.message.clone(), b.last_error().message].into_iter().chain(logs.into_iter().map(|(_, _, m)| m)) {
+        assert!(!text.contains("Wr0ng-S3cret-xyz") && !text.contains(secret), "a secret leaked: {text}");
+    }
+    b.producer_close(p, 0).unwrap();
+}
