@@ -277,6 +277,24 @@ fn every_compression_codec_round_trips() {
     }
 }
 
+/// Sends a record every 1.5 s for `secs` seconds, each waited for and read back before the
+/// next (the clients idle in between).
+fn send_and_read_for(b: &Bridge, p: i64, c: i64, topic: &str, secs: u64) {
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(secs) {
+        let value = format!("record {n}").into_bytes();
+        let at = started.elapsed().as_secs();
+        b.produce(p, &Rec { topic: topic.to_owned(), value: Some(value.clone()), ..Default::default() })
+            .unwrap_or_else(|e| panic!("{at} s in, record {n} was not sent: {e}"));
+        let r = b.poll_until(c, 10_000).unwrap_or_else(|e| panic!("{at} s in, reading record {n}: {e}"));
+        assert_eq!(r.and_then(|r| r.value).as_deref(), Some(&value[..]), "{at} s in, record {n}");
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    assert!(n as u64 >= secs / 3, "{n} records in {secs} s");
+}
+
 /// OAUTHBEARER tokens are renewed while the clients run. librdkafka asks for a new token at
 /// 80 % of the old one's life with an event that its own refresh (here: unsecured tokens, as
 /// the test broker accepts) serves only when that event is handled, not merely polled. With
@@ -305,19 +323,7 @@ fn oauthbearer_tokens_are_renewed_while_clients_run() {
     let mut ccfg = auth.to_vec();
     ccfg.extend([("group.id", group.as_str()), ("auto.offset.reset", "earliest")]);
     let c = b.consumer_new(&ccfg, &topic).unwrap();
-    let started = std::time::Instant::now();
-    let mut n = 0;
-    while started.elapsed() < std::time::Duration::from_secs(18) {
-        let value = format!("record {n}").into_bytes();
-        let at = started.elapsed().as_secs();
-        b.produce(p, &Rec { topic: topic.clone(), value: Some(value.clone()), ..Default::default() })
-            .unwrap_or_else(|e| panic!("{at} s in, record {n} was not sent: {e}"));
-        let r = b.poll_until(c, 10_000).unwrap_or_else(|e| panic!("{at} s in, reading record {n}: {e}"));
-        assert_eq!(r.and_then(|r| r.value).as_deref(), Some(&value[..]), "{at} s in, record {n}");
-        n += 1;
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-    }
-    assert!(n >= 8, "{n} records in 18 s");
+    send_and_read_for(&b, p, c, &topic, 18);
     b.consumer_close(c).unwrap();
     b.producer_close(p, 5000).unwrap();
 }
@@ -443,18 +449,7 @@ fn oidc_client_credentials_from_the_credentials_setting() {
     ccfg.extend([("host:GroupID", group.clone()), ("host:AutoOffsetReset", "earliest".to_owned())]);
     ccfg.retain(|(k, _)| *k != "message.timeout.ms");
     let c = b.consumer_new(&refs(&ccfg), &topic).unwrap();
-    let started = std::time::Instant::now();
-    let mut n = 0;
-    while started.elapsed() < std::time::Duration::from_secs(25) {
-        let value = format!("record {n}").into_bytes();
-        let at = started.elapsed().as_secs();
-        b.produce(p, &Rec { topic: topic.clone(), value: Some(value.clone()), ..Default::default() })
-            .unwrap_or_else(|e| panic!("{at} s in, record {n} was not sent: {e}"));
-        let r = b.poll_until(c, 10_000).unwrap_or_else(|e| panic!("{at} s in, reading record {n}: {e}"));
-        assert_eq!(r.and_then(|r| r.value).as_deref(), Some(&value[..]), "{at} s in, record {n}");
-        n += 1;
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-    }
+    send_and_read_for(&b, p, c, &topic, 25);
     let issued = idp.issued.load(Ordering::SeqCst);
     assert!(issued >= 4, "two clients, each a first token and at least one renewal in 25 s: {issued} issued");
     assert_eq!(idp.refused.load(Ordering::SeqCst), 0);
