@@ -17,6 +17,15 @@ pub fn is_secret_key(key: &str) -> bool {
         || k == "ssl.keystore.pem"
 }
 
+/// A librdkafka boolean's value (`true`/`t`/`1`, `false`/`f`/`0`, any case); `None` otherwise.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" => Some(true),
+        "false" | "f" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// Replaces the values of secret configuration keys by `***` in any text.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -90,6 +99,11 @@ impl Settings {
         Some((self.pairs.remove(i).1, self.sources.remove(i)))
     }
 
+    /// Whether the SASL mechanism is OAUTHBEARER.
+    pub fn uses_oauthbearer(&self) -> bool {
+        self.get("sasl.mechanism").is_some_and(|m| m.trim().eq_ignore_ascii_case("OAUTHBEARER"))
+    }
+
     /// Where the value of `key` came from ("" when not recorded).
     pub fn source_of(&self, key: &str) -> &str {
         self.pairs.iter().position(|(k, _)| k == key).map_or("", |i| self.sources[i].as_str())
@@ -148,7 +162,7 @@ impl Settings {
             }
             cfg.set(k, v);
         }
-        if self.get("sasl.mechanism").is_some_and(|m| m.eq_ignore_ascii_case("OAUTHBEARER")) {
+        if self.uses_oauthbearer() {
             // Token refreshes on a queue of their own, which the client's creator hands to
             // librdkafka's background thread (`boundary::sys::sasl_callbacks_in_background`).
             cfg.set("enable_sasl_queue", "true");
@@ -377,7 +391,7 @@ impl ClientSpec {
 /// id and secret, for librdkafka's OIDC client-credentials grant), not a SASL user; and the
 /// client must have a way to get tokens, or it would wait for one forever and never connect.
 fn oauthbearer(out: &mut Settings) -> Result<()> {
-    if !out.get("sasl.mechanism").is_some_and(|m| m.eq_ignore_ascii_case("OAUTHBEARER")) {
+    if !out.uses_oauthbearer() {
         return Ok(());
     }
     for (user_key, client_key) in [("sasl.username", "sasl.oauthbearer.client.id"), ("sasl.password", "sasl.oauthbearer.client.secret")] {
@@ -388,9 +402,7 @@ fn oauthbearer(out: &mut Settings) -> Result<()> {
         }
     }
     let oidc = out.get("sasl.oauthbearer.method").is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"));
-    let unsecured = out
-        .get("enable.sasl.oauthbearer.unsecure.jwt")
-        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "t" | "1"));
+    let unsecured = out.get("enable.sasl.oauthbearer.unsecure.jwt").and_then(parse_bool) == Some(true);
     if oidc || unsecured {
         return Ok(());
     }

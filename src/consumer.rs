@@ -730,7 +730,7 @@ impl Consumer {
         // AtLeastOnce, a record's offset is stored as it reaches the host (`next_message`),
         // where librdkafka's automatic store would store it on leaving librdkafka.
         let stores_offsets = !options.at_least_once
-            && !all.get("enable.auto.offset.store").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "false" | "f" | "0"));
+            && all.get("enable.auto.offset.store").and_then(crate::config::parse_bool) != Some(false);
         if !options.at_least_once {
             cfg.set("enable.auto.offset.store", "false");
         }

@@ -177,7 +177,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>> Numbers<B> {
     fn push_digits(&mut self, n: i64) {
         let mut v = n.unsigned_abs();
         let start = self.len + usize::from(n < 0);
-        let end = start + v.checked_ilog10().map_or(1, |d| d as usize + 1);
+        // (the comma's place)
+        let end = self.len + number_len(n) - 1;
         let buf = &mut self.buf.as_mut()[self.len..=end];
         let (start, mut i) = (start - self.len, end - self.len);
         if n < 0 {

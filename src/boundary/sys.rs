@@ -76,6 +76,22 @@ pub fn sasl_callbacks_in_background<C: rdkafka::client::ClientContext>(
     }
 }
 
+/// The outcome a librdkafka error object (null: success) stands for; the object is destroyed.
+///
+/// # Safety
+/// `err` is null or an error object returned to us and not used afterwards.
+unsafe fn take_error(err: *mut rdkafka::bindings::rd_kafka_error_t) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: per the contract; read, then destroyed once.
+    unsafe {
+        let code = rdkafka::bindings::rd_kafka_error_code(err);
+        rdkafka::bindings::rd_kafka_error_destroy(err);
+        Err(code.into())
+    }
+}
+
 /// librdkafka's version string.
 pub fn rdkafka_version() -> String {
     rdkafka::util::get_rdkafka_version().1
@@ -418,15 +434,7 @@ impl Fetched<'_> {
         use rdkafka::bindings as rd;
         // SAFETY: the message is live and a consumed one; an error object returned is ours,
         // read and destroyed here.
-        unsafe {
-            let err = rd::rd_kafka_offset_store_message(self.m as *const _ as *mut _);
-            if err.is_null() {
-                return Ok(());
-            }
-            let code = rd::rd_kafka_error_code(err);
-            rd::rd_kafka_error_destroy(err);
-            Err(code.into())
-        }
+        unsafe { take_error(rd::rd_kafka_offset_store_message(self.m as *const _ as *mut _)) }
     }
 }
 
@@ -1054,16 +1062,11 @@ impl<C: rdkafka::producer::ProducerContext + 'static> ReportPump<C> {
         // alive (`topics` stays locked). An error object returned is ours, read and destroyed
         // here; the headers are librdkafka's only when the record was taken.
         unsafe {
-            let err = rd::rd_kafka_produceva(rk, vus.as_mut_ptr(), n);
-            if err.is_null() {
-                return Ok(());
-            }
-            let code = rd::rd_kafka_error_code(err);
-            rd::rd_kafka_error_destroy(err);
-            if !headers.is_null() {
+            let taken = take_error(rd::rd_kafka_produceva(rk, vus.as_mut_ptr(), n));
+            if taken.is_err() && !headers.is_null() {
                 rd::rd_kafka_headers_destroy(headers);
             }
-            Err(code.into())
+            taken
         }
     }
 
