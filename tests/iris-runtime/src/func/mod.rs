@@ -1,0 +1,1 @@
+//! SKELETON: owned by a helper; see lib.rs.
