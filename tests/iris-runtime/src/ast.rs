@@ -289,6 +289,10 @@ pub enum Expr {
     Json(Json),
     /// `@expr` in expression position (indirection).
     Indirect(Box<Expr>),
+    /// `*` or `*-n` as a position argument of `$Extract`, `$Piece`, `$List`, `$ListGet`,
+    /// `$ListUpdate` (and their Set forms): the last position, minus the offset when given.
+    /// The evaluator resolves it against the length of the string, piece count or list.
+    Star(Option<Box<Expr>>),
     /// Not lowered: stops the run with `<UNIMPLEMENTED>` naming the construct.
     Unimplemented(String),
 }
