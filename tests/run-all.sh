@@ -17,10 +17,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 2
 fi
 
+if ! ls /usr/lib/x86_64-linux-gnu/fis-gtm/*/mumps >/dev/null 2>&1 && ! command -v mumps >/dev/null 2>&1; then
+  echo "run-all: GT.M is missing (the ObjectScript runtime's differential test needs it): apt-get install fis-gtm" >&2
+  exit 2
+fi
+
 state="${KAFKA_TEST_STATE_DIR:-$PWD/target/kafka-test}"
 
-echo "== build (library, tests, examples)"
+echo "== build (library, tests, examples; the ObjectScript runtime)"
 cargo build --lib --tests --examples
+cargo build -p iris-runtime --tests --bins
 
 echo "== start the Kafka broker"
 envfile=$(tests/kafka/broker.sh start "$state")
@@ -36,6 +42,9 @@ mkdir -p "$state"
 set +e
 cargo test --lib --tests --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+echo "== ObjectScript runtime (tests/iris-runtime)"
+cargo test -p iris-runtime --no-fail-fast 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 set -e
 
 echo "== demo (mock cluster)"
